@@ -1,0 +1,83 @@
+"""The ``nightscan`` command. Command modules import ``core`` inside their functions, so
+``nightscan --help`` never pays for SQLAlchemy or torch."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from nightscan_tui.commands import audit, demo, registry, train
+from nightscan_tui.console_io import err
+
+
+def _nightscan_error(exc: BaseException):
+    """The NightScanError class if ``exc`` is one (without importing core when it is not)."""
+    errors = sys.modules.get("core.errors")
+    return errors is not None and isinstance(exc, errors.NightScanError)
+
+
+class NightScanGroup(TyperGroup):
+    """Turns a NightScanError anywhere below into one red line and its exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if _nightscan_error(exc):
+                err(str(exc))
+                raise typer.Exit(exc.exit_code) from None
+            raise
+
+
+app = typer.Typer(
+    cls=NightScanGroup,
+    help="NightScan Ops: model registry, A/B experiments and serving for wildlife-sound models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def root(
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="NIGHTSCAN_HOME",
+            help="State folder (database, artifacts). Default: $XDG_DATA_HOME/nightscan.",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="NIGHTSCAN_DATABASE_URL",
+            help="SQLAlchemy URL; default: SQLite file in the home.",
+        ),
+    ] = None,
+) -> None:
+    # Through the environment, so core's lazy context and any child process agree.
+    if home is not None:
+        os.environ["NIGHTSCAN_HOME"] = str(home.expanduser().resolve())
+    if database_url:
+        os.environ["NIGHTSCAN_DATABASE_URL"] = database_url
+
+
+app.add_typer(registry.app, name="registry", help="Model versions: list, show, compare, promote.")
+app.command("train")(train.train)
+app.command("audit")(audit.audit)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

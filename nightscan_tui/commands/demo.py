@@ -1,0 +1,22 @@
+"""``nightscan demo``: seed a demo home if it is empty, then show what is in it."""
+
+from __future__ import annotations
+
+from nightscan_tui.console_io import out
+
+
+def demo() -> None:
+    """Seed the demo home (two trained versions) and print the registry and their comparison."""
+    from core import get_context, get_model_registry
+    from core.demo import DEMO_MODEL, seed_demo
+    from nightscan_tui.render import comparison_table, models_table
+
+    out.print(f"home: {get_context().settings.home}")
+    with out.status("preparing the demo home") as status:
+        seeded = seed_demo(on_step=lambda msg: status.update(msg))
+    out.print("demo home seeded" if seeded else "demo home already seeded")
+    registry = get_model_registry()
+    out.print(models_table(registry.list_models(model_id=DEMO_MODEL), wide=True, title="Registry"))
+    out.print(
+        comparison_table(registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0")))
+    )

@@ -1,0 +1,34 @@
+"""Output helpers shared by the commands: one Rich console for stdout, one for errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+
+out = Console()
+_err = Console(stderr=True)
+
+
+def err(message: str) -> None:
+    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    # Plain print: Rich would wrap long strings and break machine parsing.
+    print(json.dumps(data, indent=2, default=str))
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def local_time(dt) -> str:
+    """Storage is UTC; screens show local time."""
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M")

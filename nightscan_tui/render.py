@@ -1,0 +1,136 @@
+"""Rich renderings of core results for the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from nightscan_tui.console_io import human_size, local_time
+
+STATUS_STYLE = {
+    "training": "yellow",
+    "validation": "cyan",
+    "testing": "blue",
+    "deployed": "bold green",
+    "retired": "dim",
+    "failed": "bold red",
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status.upper(), style=STATUS_STYLE.get(status, ""))
+
+
+def _metric(metrics: dict[str, float], name: str) -> str:
+    value = metrics.get(name)
+    return "-" if value is None else f"{value:.3f}"
+
+
+def models_table(models: list, wide: bool = False, title: str | None = None) -> Table:
+    table = Table(title=title, header_style="bold", expand=False)
+    for column in ("model", "version", "status", "architecture", "accuracy", "f1", "size"):
+        justify = "right" if column in ("accuracy", "f1", "size") else "left"
+        table.add_column(column, justify=justify, no_wrap=column != "model")
+    table.add_column("checksum" if wide else "sha256", no_wrap=True, style="dim")
+    table.add_column("tags")
+    table.add_column("created", no_wrap=True)
+    for m in models:
+        table.add_row(
+            m.model_id,
+            m.version,
+            status_text(m.status.value),
+            m.architecture,
+            _metric(m.metrics, "accuracy"),
+            _metric(m.metrics, "f1_score"),
+            human_size(m.file_size_bytes),
+            m.checksum if wide else m.checksum[:12],
+            ", ".join(m.tags),
+            local_time(m.created_at),
+        )
+    return table
+
+
+def model_detail(meta, history: list) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    rows: list[tuple[str, Any]] = [
+        ("model", meta.ref),
+        ("name", meta.name),
+        ("description", meta.description or "-"),
+        ("status", status_text(meta.status.value)),
+        ("framework", meta.framework),
+        ("architecture", meta.architecture),
+        ("dataset", meta.dataset_version or "-"),
+        ("created", local_time(meta.created_at)),
+        ("size", f"{human_size(meta.file_size_bytes)} ({meta.file_size_bytes} bytes)"),
+        ("checksum", f"sha256:{meta.checksum}"),
+        ("tags", ", ".join(meta.tags) or "-"),
+        ("labels", ", ".join(meta.labels) or "-"),
+    ]
+    rows += [(f"metric {k}", f"{v:.4f}") for k, v in sorted(meta.metrics.items())]
+    train_cfg = {k: v for k, v in meta.training_config.items() if k not in ("labels", "features")}
+    rows += [(f"training {k}", str(v)) for k, v in sorted(train_cfg.items())]
+    for change in history:
+        before = change.from_status.value.upper() if change.from_status else "-"
+        rows.append(
+            (
+                "history",
+                f"{local_time(change.at)}  {before} -> {change.to_status.value.upper()}"
+                f"  by {change.actor}" + (f" ({change.reason})" if change.reason else ""),
+            )
+        )
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def comparison_table(result: dict[str, Any]) -> Table:
+    a, b = result["model_a"], result["model_b"]
+    table = Table(
+        title=f"{a['model_id']}:{a['version']}  vs  {b['model_id']}:{b['version']}",
+        header_style="bold",
+    )
+    table.add_column("metric")
+    table.add_column(f"A {a['version']}", justify="right")
+    table.add_column(f"B {b['version']}", justify="right")
+    table.add_column("difference", justify="right")
+    table.add_column("improvement", justify="right")
+    table.add_column("better")
+    for metric, d in result["metric_differences"].items():
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        pct = d["percentage_improvement"]
+        if pct is None:
+            pct_text = Text("-")
+        else:
+            style = "green" if pct > 0 else "red" if pct < 0 else ""
+            pct_text = Text(f"{pct:+.2f}%", style=style)
+        direction = "" if d["higher_is_better"] else " (lower is better)"
+        better = {"model_a": "A", "model_b": "B", None: "="}[d["better"]]
+        table.add_row(
+            metric + direction,
+            fmt(d["model_a"]),
+            fmt(d["model_b"]),
+            "-" if d["difference"] is None else f"{d['difference']:+.4f}",
+            pct_text,
+            better,
+        )
+    table.caption = f"size difference {result['size_difference_bytes']:+d} bytes; " + (
+        "same weights" if result["same_weights"] else "different weights"
+    )
+    return table
+
+
+def audit_table(entries: list) -> Table:
+    table = Table(header_style="bold")
+    for column in ("#", "time", "actor", "action", "entity", "change"):
+        table.add_column(column, no_wrap=column in ("#", "time"))
+    for e in entries:
+        change = e.detail
+        if e.before is not None or e.after is not None:
+            if e.action != "model.register":
+                change = f"{e.before} -> {e.after}" + (f" ({e.detail})" if e.detail else "")
+        table.add_row(str(e.id), local_time(e.at), e.actor, e.action, e.entity_id, change)
+    return table
