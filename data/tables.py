@@ -83,3 +83,17 @@ class AuditRow(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     detail: str = ""
+
+
+class EventRow(SQLModel, table=True):
+    """Automated actions, alerts and milestones, in the order they happened."""
+
+    __tablename__ = "event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    kind: str = Field(max_length=100, index=True)
+    severity: str = Field(default="info", max_length=20)
+    source: str = Field(default="", max_length=300)
+    message: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

@@ -30,12 +30,22 @@ def _metric(metrics: dict[str, float], name: str) -> str:
 
 def models_table(models: list, wide: bool = False, title: str | None = None) -> Table:
     table = Table(title=title, header_style="bold", expand=False)
-    for column in ("model", "version", "status", "architecture", "accuracy", "f1", "size"):
-        justify = "right" if column in ("accuracy", "f1", "size") else "left"
-        table.add_column(column, justify=justify, no_wrap=column != "model")
-    table.add_column("checksum" if wide else "sha256", no_wrap=True, style="dim")
-    table.add_column("tags")
-    table.add_column("created", no_wrap=True)
+    # Identity columns never shrink below readable; the rest give way on an 80-column terminal.
+    table.add_column("model", min_width=10, overflow="fold")
+    table.add_column("version", no_wrap=True, min_width=7)
+    table.add_column("status", no_wrap=True, min_width=10)
+    table.add_column("architecture", overflow="fold")
+    for column in ("accuracy", "f1", "size"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column(
+        "checksum" if wide else "sha256",
+        no_wrap=not wide,
+        style="dim",
+        overflow="fold",
+        min_width=12,
+    )
+    table.add_column("tags", overflow="fold")
+    table.add_column("created", overflow="fold")
     for m in models:
         table.add_row(
             m.model_id,
