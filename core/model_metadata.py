@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,10 +56,23 @@ class ModelMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly, keyed by the seed's field names."""
-        d = asdict(self)
-        d["status"] = ModelStatus.parse(self.status).value
-        d["created_at"] = self.created_at.isoformat()
-        return d
+        # Shallow copies by hand: dataclasses.asdict deep-copies and dominated `list --json`.
+        return {
+            "model_id": self.model_id,
+            "version": self.version,
+            "name": self.name,
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+            "status": ModelStatus.parse(self.status).value,
+            "framework": self.framework,
+            "architecture": self.architecture,
+            "dataset_version": self.dataset_version,
+            "training_config": dict(self.training_config),
+            "metrics": dict(self.metrics),
+            "file_size_bytes": self.file_size_bytes,
+            "checksum": self.checksum,
+            "tags": list(self.tags),
+        }
 
 
 def parse_model_ref(ref: str) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -16,8 +17,9 @@ def err(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    # Plain print: Rich would wrap long strings and break machine parsing.
-    print(json.dumps(data, indent=2, default=str))
+    # Plain print: Rich would wrap long strings. Indented for people, compact (C encoder) for pipes.
+    indent = 2 if sys.stdout.isatty() else None
+    print(json.dumps(data, indent=indent, default=str))
 
 
 def human_size(n: int) -> str:

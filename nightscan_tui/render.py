@@ -28,37 +28,35 @@ def _metric(metrics: dict[str, float], name: str) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def models_table(models: list, wide: bool = False, title: str | None = None) -> Table:
-    table = Table(title=title, header_style="bold", expand=False)
-    # Identity columns never shrink below readable; the rest give way on an 80-column terminal.
-    table.add_column("model", min_width=10, overflow="fold")
-    table.add_column("version", no_wrap=True, min_width=7)
-    table.add_column("status", no_wrap=True, min_width=10)
-    table.add_column("architecture", overflow="fold")
-    for column in ("accuracy", "f1", "size"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column(
-        "checksum" if wide else "sha256",
-        no_wrap=not wide,
-        style="dim",
-        overflow="fold",
-        min_width=12,
-    )
-    table.add_column("tags", overflow="fold")
-    table.add_column("created", overflow="fold")
+def models_table(models: list, wide: bool = False, title: str | None = None, width: int = 120):
+    """One row per version. Under 110 columns only the identity and quality columns remain."""
+    roomy = width >= 110
+    table = Table(title=title, header_style="bold")
+    table.add_column("model", overflow="fold", min_width=8)
+    table.add_column("version", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    if roomy:
+        table.add_column("architecture", overflow="fold")
+    table.add_column("accuracy", justify="right", no_wrap=True)
+    table.add_column("f1", justify="right", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("checksum" if wide else "sha256", style="dim", overflow="fold")
+    if roomy:
+        table.add_column("tags", overflow="fold")
+        table.add_column("created", no_wrap=True)
     for m in models:
-        table.add_row(
-            m.model_id,
-            m.version,
-            status_text(m.status.value),
-            m.architecture,
+        cells = [m.model_id, m.version, status_text(m.status.value)]
+        if roomy:
+            cells.append(m.architecture)
+        cells += [
             _metric(m.metrics, "accuracy"),
             _metric(m.metrics, "f1_score"),
             human_size(m.file_size_bytes),
             m.checksum if wide else m.checksum[:12],
-            ", ".join(m.tags),
-            local_time(m.created_at),
-        )
+        ]
+        if roomy:
+            cells += [", ".join(m.tags), local_time(m.created_at)]
+        table.add_row(*cells)
     return table
 
 

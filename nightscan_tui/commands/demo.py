@@ -16,7 +16,11 @@ def demo() -> None:
         seeded = seed_demo(on_step=lambda msg: status.update(msg))
     out.print("demo home seeded" if seeded else "demo home already seeded")
     registry = get_model_registry()
-    out.print(models_table(registry.list_models(model_id=DEMO_MODEL), wide=True, title="Registry"))
+    out.print(
+        models_table(
+            registry.list_models(model_id=DEMO_MODEL), wide=True, title="Registry", width=out.width
+        )
+    )
     out.print(
         comparison_table(registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0")))
     )

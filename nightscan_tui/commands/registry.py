@@ -13,6 +13,7 @@ from nightscan_tui.console_io import out, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
+TABLE_PAGE = 50
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -22,17 +23,24 @@ def list_models(
     status: Annotated[str | None, typer.Option("--status", help="e.g. deployed.")] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Only versions with this tag.")] = None,
     framework: Annotated[str | None, typer.Option("--framework")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=0)] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=0, help="Rows to show (table default: 50).")
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Every matching row.")] = False,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
     wide: Annotated[bool, typer.Option("--wide", help="Full checksums.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List registered model versions (by model, then semantic version)."""
+    """List registered model versions (by model, then semantic version).
+
+    The table shows one page (50 rows) unless --limit or --all; --json returns every match."""
     from core import get_model_registry
 
-    models = get_model_registry().list_models(
-        model_id=model_id, status=status, tag=tag, framework=framework, limit=limit, offset=offset
-    )
+    registry = get_model_registry()
+    filters = dict(model_id=model_id, status=status, tag=tag, framework=framework)
+    if limit is None and not (as_json or show_all):
+        limit = TABLE_PAGE
+    models = registry.list_models(**filters, limit=limit, offset=offset)
     if as_json:
         print_json([m.to_dict() for m in models])
         return
@@ -41,7 +49,13 @@ def list_models(
     if not models:
         out.print("no model versions match")
         return
-    out.print(models_table(models, wide=wide))
+    out.print(models_table(models, wide=wide, width=out.width))
+    total = registry.count_models(**filters)
+    if total > offset + len(models):
+        out.print(
+            f"[dim]rows {offset + 1}-{offset + len(models)} of {total}; "
+            f"--offset {offset + len(models)} for the next page, --all for every row[/]"
+        )
 
 
 @app.command("show")
