@@ -1,0 +1,165 @@
+"""Audio decoding and waveform preparation (numpy/scipy/soundfile only, no torch)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+TARGET_SAMPLE_RATE = 22050
+MAX_SAMPLE_RATE = 384000
+
+# WAV writers that stream (unknown final length) leave these placeholder data sizes.
+_STREAMING_WAV_SIZES = (0, 0xFFFFFFFF)
+
+
+class AudioDecodeError(ValueError):
+    """Input could not be turned into a usable waveform (one-line, user-facing message)."""
+
+
+class AudioTooLongError(AudioDecodeError):
+    """Input is longer than the caller's limit."""
+
+
+def _read_source(source: bytes | str | os.PathLike[str]) -> tuple[bytes, str]:
+    """Return the raw bytes plus a short name used in error messages."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), "audio bytes"
+    path = os.fspath(source)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(), os.path.basename(path) or path
+    except FileNotFoundError as exc:
+        raise AudioDecodeError(f"audio file not found: {path}") from exc
+    except OSError as exc:
+        raise AudioDecodeError(f"cannot read audio file {path}: {exc.strerror or exc}") from exc
+
+
+def _check_wav_complete(data: bytes, name: str) -> None:
+    """Reject RIFF/WAVE files whose data chunk is cut short.
+
+    libsndfile silently returns the frames that are present, so a half-uploaded WAV would
+    otherwise be accepted as a shorter recording.
+    """
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk_id = data[pos : pos + 4]
+        (size,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+        body = pos + 8
+        if chunk_id == b"data":
+            if size not in _STREAMING_WAV_SIZES and body + size > len(data):
+                raise AudioDecodeError(
+                    f"truncated WAV in {name}: data chunk declares {size} bytes "
+                    f"but only {len(data) - body} are present"
+                )
+            return
+        pos = body + size + (size & 1)  # chunks are word-aligned
+
+
+def decode_audio(source: bytes | str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Decode WAV/FLAC/OGG (anything libsndfile reads) from bytes or a path.
+
+    Returns float32 samples shaped [frames] (mono) or [frames, channels], and the sample rate.
+    """
+    data, name = _read_source(source)
+    if not data:
+        raise AudioDecodeError(f"empty audio input ({name} has 0 bytes)")
+    _check_wav_complete(data, name)
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as fh:
+            samples = fh.read(dtype="float32", always_2d=False)
+            sample_rate = int(fh.samplerate)
+    except sf.LibsndfileError as exc:
+        reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+        raise AudioDecodeError(f"could not decode {name}: {reason}") from exc
+    except (RuntimeError, TypeError, ValueError) as exc:  # soundfile raises these for odd headers
+        raise AudioDecodeError(f"could not decode {name}: {exc}") from exc
+    if samples.size == 0:
+        raise AudioDecodeError(f"{name} decoded to 0 audio samples")
+    return np.ascontiguousarray(samples, dtype=np.float32), sample_rate
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """Average channels; expects soundfile layout [frames] or [frames, channels]."""
+    x = np.asarray(x)
+    if x.ndim == 1:
+        return x
+    if x.ndim == 2:
+        return x.mean(axis=1, dtype=np.float64).astype(x.dtype, copy=False)
+    raise AudioDecodeError(f"expected audio shaped [frames] or [frames, channels], got {x.shape}")
+
+
+def resample(x: np.ndarray, orig_sr: int, target_sr: int = TARGET_SAMPLE_RATE) -> np.ndarray:
+    """Polyphase resampling along axis 0 with the smallest rational up/down factors."""
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
+    x = np.asarray(x, dtype=np.float32)
+    if orig_sr == target_sr:
+        return x.copy()
+    g = math.gcd(int(orig_sr), int(target_sr))
+    up, down = int(target_sr) // g, int(orig_sr) // g
+    return resample_poly(x, up, down, axis=0).astype(np.float32, copy=False)
+
+
+def prepare_waveform(
+    samples: np.ndarray, sample_rate: int, max_seconds: float | None = None
+) -> np.ndarray:
+    """Validate decoded samples and return mono float32 audio at TARGET_SAMPLE_RATE."""
+    x = np.asarray(samples)
+    if x.size == 0:
+        raise AudioDecodeError("audio contains no samples")
+    if x.ndim not in (1, 2):
+        raise AudioDecodeError(
+            f"expected audio shaped [frames] or [frames, channels], got {x.shape}"
+        )
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise AudioDecodeError(f"audio samples must be real numbers, got dtype {x.dtype}")
+    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate:
+        raise AudioDecodeError(f"sample rate must be an integer, got {sample_rate!r}")
+    sample_rate = int(sample_rate)
+    if not 1 <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(f"sample rate {sample_rate} Hz is outside 1..{MAX_SAMPLE_RATE} Hz")
+    if not np.all(np.isfinite(x)):
+        raise AudioDecodeError("audio contains NaN or infinite samples")
+    frames = x.shape[0]
+    if max_seconds is not None and frames / sample_rate > max_seconds:
+        raise AudioTooLongError(
+            f"audio is {frames / sample_rate:.2f} s long; the limit is {max_seconds:g} s"
+        )
+    mono = to_mono(x.astype(np.float32, copy=False))
+    return np.ascontiguousarray(resample(mono, sample_rate, TARGET_SAMPLE_RATE), dtype=np.float32)
+
+
+def fixed_windows(
+    waveform: np.ndarray, window_samples: int, hop_samples: int | None = None
+) -> np.ndarray:
+    """Cut a 1-D waveform into [n, window_samples] frames; the last one is zero-padded.
+
+    Always returns at least one window so short clips still get a prediction.
+    """
+    x = np.asarray(waveform)
+    if x.ndim != 1:
+        raise ValueError(f"fixed_windows expects a 1-D waveform, got shape {x.shape}")
+    hop = window_samples if hop_samples is None else hop_samples
+    if window_samples <= 0 or hop <= 0:
+        raise ValueError(f"window ({window_samples}) and hop ({hop}) must be positive")
+    n = 1 if x.size <= window_samples else math.ceil((x.size - window_samples) / hop) + 1
+    padded = np.zeros((n - 1) * hop + window_samples, dtype=x.dtype)
+    padded[: x.size] = x
+    idx = np.arange(n)[:, None] * hop + np.arange(window_samples)[None, :]
+    return padded[idx]
+
+
+def load_audio_file(
+    path_or_bytes: bytes | str | os.PathLike[str], max_seconds: float | None = None
+) -> np.ndarray:
+    """Decode and prepare in one go: mono float32 at TARGET_SAMPLE_RATE."""
+    samples, sample_rate = decode_audio(path_or_bytes)
+    return prepare_waveform(samples, sample_rate, max_seconds=max_seconds)
