@@ -1,0 +1,339 @@
+"""Durable, idempotent result collection with group commits.
+
+``ResultWriter.write`` hands a list of results to one background thread and blocks until the
+transaction that holds them has committed, so a caller that got an answer has its data on disk
+(SQLite: WAL with ``synchronous=FULL``; PostgreSQL: a committed transaction). The thread drains
+whatever queued up while the previous commit was in flight into the next transaction, which
+turns many small writers into few large commits.
+
+Each transaction, per batch:
+
+1. units: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` one row per new request (its variant
+   and the allocation version in force), and +1 on ``experiment_unit_count`` for each row that
+   was actually inserted; a result whose variant disagrees with its request's stored variant is
+   refused (``ConflictError``) and nothing of it is written.
+2. results: ``INSERT ... ON CONFLICT (experiment_id, request_id, metric) DO NOTHING RETURNING``;
+   a re-sent result is a no-op, not an error.
+3. sufficient statistics: n, sum and sum of squares per variant and metric are upserted from
+   exactly the rows step 2 returned, so nothing is ever double counted.
+
+Rows are written in one global order (table, then key) so concurrent PostgreSQL writers cannot
+deadlock on each other's keys; a transaction that still fails with a transient error is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from core.errors import ConflictError, NotFoundError
+from data.database import Database
+from data.experiment_tables import (
+    ExperimentMetricStatsRow,
+    ExperimentResultRow,
+    ExperimentRow,
+    ExperimentUnitCountRow,
+    ExperimentUnitRow,
+)
+from data.types import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 20_000  # metric values per transaction
+_CHUNK = 500  # keys per IN (...) query
+_RETRIES = 5
+
+EXPERIMENT = ExperimentRow.__table__
+UNIT = ExperimentUnitRow.__table__
+UNIT_COUNT = ExperimentUnitCountRow.__table__
+RESULT = ExperimentResultRow.__table__
+STATS = ExperimentMetricStatsRow.__table__
+
+
+@dataclass(frozen=True)
+class ResultItem:
+    """One validated call: a request's values for some of the experiment's metrics."""
+
+    experiment_id: str
+    request_id: str
+    variant: str
+    metrics: dict[str, float]
+
+
+Outcome = int | Exception  # newly stored metric values, or why the item was refused
+
+
+class _Pending:
+    __slots__ = ("items", "future")
+
+    def __init__(self, items: list[ResultItem]) -> None:
+        self.items = items
+        self.future: Future[list[Outcome]] = Future()
+
+
+_STOP = object()
+
+
+class ResultWriter:
+    """One committer thread per process (started on first use)."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.commits = 0  # transactions committed (for tests and the benchmark)
+
+    def write(self, items: list[ResultItem]) -> list[Outcome]:
+        """Block until ``items`` are committed; one outcome per item, in order."""
+        if not items:
+            return []
+        pending = _Pending(items)
+        self._ensure_started()
+        self._queue.put(pending)
+        return pending.future.result()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout=30)
+
+    # ---- the committer thread ----------------------------------------------------------------
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the result writer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="nightscan-result-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch, size = [first], len(first.items)
+            stop = False
+            while size < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+                size += len(nxt.items)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        items = [item for p in batch for item in p.items]
+        for attempt in range(_RETRIES):
+            try:
+                with self.db.write() as session:
+                    outcomes = _write_batch(session.connection(), items, self.clock())
+                self.commits += 1
+                break
+            except (OperationalError, DBAPIError) as exc:
+                if attempt + 1 < _RETRIES and _transient(exc):
+                    time.sleep(0.01 * 2**attempt)
+                    continue
+                for p in batch:
+                    p.future.set_exception(exc)
+                return
+            except Exception as exc:  # a bug must reach every caller, not kill the thread
+                log.exception("result batch failed")
+                for p in batch:
+                    p.future.set_exception(exc)
+                return
+        start = 0
+        for p in batch:
+            p.future.set_result(outcomes[start : start + len(p.items)])
+            start += len(p.items)
+
+
+def _transient(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(s in text for s in ("deadlock", "could not serialize", "database is locked", "busy"))
+
+
+def _insert(conn: Any, table: Any):
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _chunks(seq: list, size: int = _CHUNK) -> Iterable[list]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _write_batch(conn: Any, items: list[ResultItem], now: datetime) -> list[Outcome]:
+    outcomes: list[Outcome] = [0] * len(items)
+    exp_ids = sorted({it.experiment_id for it in items})
+    state = {
+        r.experiment_id: (r.status, r.allocation_version)
+        for r in conn.execute(
+            select(
+                EXPERIMENT.c.experiment_id, EXPERIMENT.c.status, EXPERIMENT.c.allocation_version
+            ).where(EXPERIMENT.c.experiment_id.in_(exp_ids))
+        )
+    }
+    # The first item of a request in this batch proposes its variant.
+    proposed: dict[tuple[str, str], str] = {}
+    for i, it in enumerate(items):
+        status = state.get(it.experiment_id, ("missing", 0))[0]
+        if status == "missing":
+            outcomes[i] = NotFoundError(f"experiment {it.experiment_id} does not exist")
+        elif status == "draft":
+            outcomes[i] = ConflictError(
+                f"experiment {it.experiment_id} is DRAFT; start it before recording results"
+            )
+        else:
+            proposed.setdefault((it.experiment_id, it.request_id), it.variant)
+
+    stored = _units(conn, proposed, state, now)
+    accepted: dict[tuple[str, str, str], int] = {}  # (exp, request, metric) -> item index
+    for i, it in enumerate(items):
+        if isinstance(outcomes[i], Exception):
+            continue
+        unit_variant = stored.get((it.experiment_id, it.request_id))
+        if unit_variant is None:
+            outcomes[i] = ConflictError(
+                f"experiment {it.experiment_id} has ended; only late results for requests it "
+                f"already saw are accepted, and {it.request_id!r} is new"
+            )
+        elif unit_variant != it.variant:
+            outcomes[i] = ConflictError(
+                f"request {it.request_id!r} of {it.experiment_id} was recorded under variant "
+                f"{unit_variant!r}, not {it.variant!r}; nothing written"
+            )
+        else:
+            for metric in it.metrics:
+                accepted.setdefault((it.experiment_id, it.request_id, metric), i)
+    if not accepted:
+        return outcomes
+
+    rows = [
+        {
+            "experiment_id": exp,
+            "request_id": req,
+            "metric": metric,
+            "variant": items[i].variant,
+            "value": items[i].metrics[metric],
+            "recorded_at": now,
+        }
+        for (exp, req, metric), i in sorted(accepted.items())
+    ]
+    stmt = (
+        _insert(conn, RESULT)
+        .on_conflict_do_nothing(index_elements=["experiment_id", "request_id", "metric"])
+        .returning(RESULT.c.experiment_id, RESULT.c.request_id, RESULT.c.metric)
+    )
+    sums: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for exp, req, metric in conn.execute(stmt, rows):
+        i = accepted[(exp, req, metric)]
+        value = items[i].metrics[metric]
+        acc = sums[(exp, items[i].variant, metric)]
+        acc[0] += 1
+        acc[1] += value
+        acc[2] += value * value
+        outcomes[i] += 1
+    if sums:
+        ins = _insert(conn, STATS)
+        conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=["experiment_id", "variant", "metric"],
+                set_={
+                    "n": STATS.c.n + ins.excluded.n,
+                    "sum": STATS.c.sum + ins.excluded.sum,
+                    "sum_sq": STATS.c.sum_sq + ins.excluded.sum_sq,
+                },
+            ),
+            [
+                {
+                    "experiment_id": e,
+                    "variant": v,
+                    "metric": m,
+                    "n": a[0],
+                    "sum": a[1],
+                    "sum_sq": a[2],
+                }
+                for (e, v, m), a in sorted(sums.items())
+            ],
+        )
+    return outcomes
+
+
+def _units(
+    conn: Any,
+    proposed: dict[tuple[str, str], str],
+    state: dict[str, tuple[str, int]],
+    now: datetime,
+) -> dict[tuple[str, str], str]:
+    """Each request's stored variant, inserting units for new requests of running experiments."""
+    stored: dict[tuple[str, str], str] = {}
+    new_rows = [
+        {
+            "experiment_id": exp,
+            "request_id": req,
+            "variant": variant,
+            "allocation_version": state[exp][1],
+            "first_seen_at": now,
+        }
+        for (exp, req), variant in sorted(proposed.items())
+        if state[exp][0] == "running"
+    ]
+    counts: dict[tuple[str, str, int], int] = defaultdict(int)
+    if new_rows:
+        stmt = (
+            _insert(conn, UNIT)
+            .on_conflict_do_nothing(index_elements=["experiment_id", "request_id"])
+            .returning(UNIT.c.experiment_id, UNIT.c.request_id, UNIT.c.variant)
+        )
+        for exp, req, variant in conn.execute(stmt, new_rows):
+            stored[(exp, req)] = variant
+            counts[(exp, variant, state[exp][1])] += 1
+    missing = sorted(k for k in proposed if k not in stored)
+    for chunk in _chunks(missing):
+        query = select(UNIT.c.experiment_id, UNIT.c.request_id, UNIT.c.variant).where(
+            tuple_(UNIT.c.experiment_id, UNIT.c.request_id).in_(chunk)
+        )
+        for exp, req, variant in conn.execute(query):
+            stored[(exp, req)] = variant
+    if counts:
+        ins = _insert(conn, UNIT_COUNT)
+        conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=["experiment_id", "variant", "allocation_version"],
+                set_={"n": UNIT_COUNT.c.n + ins.excluded.n},
+            ),
+            [
+                {"experiment_id": e, "variant": v, "allocation_version": ver, "n": n}
+                for (e, v, ver), n in sorted(counts.items())
+            ],
+        )
+    return stored
