@@ -29,7 +29,7 @@ class Context:
         self.artifacts = ArtifactStore(settings.artifacts_dir)
         self.audit = AuditLog(self.db, settings.actor)
         self._services: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a service may ask for another while being built
 
     def service(self, name: str, factory: Callable[[Context], T]) -> T:
         """One instance of each service per context."""

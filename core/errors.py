@@ -45,3 +45,34 @@ class IntegrityError(NightScanError):
 
 class UnsafeArtifactError(ValidationError):
     """Weights that would need unrestricted pickle to load; refused."""
+
+
+class DeploymentFailedError(NightScanError):
+    """A deploy whose load, warm-up or health check failed; the previous version keeps serving."""
+
+    exit_code = 6
+    http_status = 422
+
+
+class OverloadedError(NightScanError):
+    """The bounded queue is full: try again after ``retry_after_s``."""
+
+    exit_code = 7
+    http_status = 503
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InferenceFailedError(NightScanError):
+    """The model itself failed on a valid request (not the client's fault)."""
+
+    exit_code = 8
+    http_status = 503
+
+
+class PayloadTooLargeError(ValidationError):
+    """Audio longer than the deployment's maximum."""
+
+    http_status = 413

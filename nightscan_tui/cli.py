@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from nightscan_tui.commands import audit, demo, experiment, registry, train
+from nightscan_tui.commands import audit, demo, deployment, experiment, registry, serving, train
 from nightscan_tui.console_io import err
 
 
@@ -71,6 +71,12 @@ def root(
 
 app.add_typer(registry.app, name="registry", help="Model versions: list, show, compare, promote.")
 app.add_typer(experiment.app, name="experiment", help="A/B experiments: create, start, analyze.")
+app.add_typer(
+    deployment.app, name="deployment", help="Deployments: list, status, health, rollback."
+)
+app.command("deploy")(deployment.deploy)
+app.command("serve")(serving.serve)
+app.command("predict")(serving.predict)
 app.command("train")(train.train)
 app.command("audit")(audit.audit)
 app.command("demo")(demo.demo)

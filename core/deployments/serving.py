@@ -1,0 +1,116 @@
+"""What this process serves right now: one batched runtime per model version (shared by every
+deployment and experiment variant that uses it) and the deployment -> version map.
+
+Switching a deployment to another version is one dict assignment under a lock: requests already
+queued on the old runtime finish there, new ones go to the new runtime, so a rollback fails no
+request in flight. A runtime nobody references any more is drained and closed in the background.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.deployments.config import DeploymentConfig
+
+if TYPE_CHECKING:
+    from inference.runtime import BatchedRuntime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServedModel:
+    model_ref: str
+    labels: list[str]
+    clip_samples: int
+    runtime: BatchedRuntime
+    device: str
+
+
+@dataclass
+class ServedDeployment:
+    config: DeploymentConfig
+    model_ref: str
+    generation: int
+    consecutive_failures: int = 0
+    healthy: bool = True
+    last_probe: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def stable_fraction(key: str) -> float:
+    """A unit id -> [0, 1) mapping that is identical in every process and on every machine."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class ServingPool:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.models: dict[str, ServedModel] = {}
+        self.deployments: dict[str, ServedDeployment] = {}
+        self.pinned: set[str] = set()  # versions served for experiments without a deployment
+
+    def model_for(self, deployment_id: str) -> tuple[ServedDeployment, ServedModel] | None:
+        with self.lock:
+            dep = self.deployments.get(deployment_id)
+            if dep is None:
+                return None
+            return dep, self.models[dep.model_ref]
+
+    def install(self, dep: ServedDeployment, model: ServedModel) -> str | None:
+        """Point a deployment at a model (atomically); returns the version it served before."""
+        with self.lock:
+            self.models.setdefault(model.model_ref, model)
+            previous = self.deployments.get(dep.config.deployment_id)
+            self.deployments[dep.config.deployment_id] = dep
+        self.release_unused()
+        return previous.model_ref if previous else None
+
+    def remove(self, deployment_id: str) -> None:
+        with self.lock:
+            self.deployments.pop(deployment_id, None)
+        self.release_unused()
+
+    def pick(self, request_id: str, model_id: str | None = None) -> str | None:
+        """Choose a deployment by the deployments' traffic percentages, sticky per request id."""
+        with self.lock:
+            candidates = sorted(
+                (d.config.deployment_id, d.config.traffic_percentage)
+                for d in self.deployments.values()
+                if d.healthy and (model_id is None or d.config.model_id == model_id)
+            )
+        total = sum(w for _, w in candidates)
+        if not candidates or total <= 0:
+            return None
+        point = stable_fraction(f"traffic:{request_id}") * total
+        for deployment_id, weight in candidates:
+            if point < weight:
+                return deployment_id
+            point -= weight
+        return candidates[-1][0]
+
+    def release_unused(self) -> None:
+        """Close runtimes that neither a deployment nor an experiment uses."""
+        with self.lock:
+            used = {d.model_ref for d in self.deployments.values()} | self.pinned
+            unused = [ref for ref in self.models if ref not in used]
+            closing = [self.models.pop(ref) for ref in unused]
+        for model in closing:
+            # Drain off the caller's thread: in-flight requests finish on the old runtime.
+            threading.Thread(
+                target=model.runtime.close, kwargs={"drain": True}, daemon=True,
+                name=f"drain-{model.model_ref}",
+            ).start()  # fmt: skip
+
+    def close(self) -> None:
+        with self.lock:
+            models = list(self.models.values())
+            self.models.clear()
+            self.deployments.clear()
+        for model in models:
+            model.runtime.close(drain=True)

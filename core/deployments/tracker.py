@@ -1,0 +1,252 @@
+"""Live performance numbers per deployment and per model version.
+
+Requests land in one-second buckets kept for 15 minutes (a ring buffer per key); the current
+metrics are computed over a rolling window from those buckets, so they are per-interval values,
+never cumulative counters. The serving process persists a snapshot every few seconds so that a
+console in another process, or on another machine with PostgreSQL, sees the same numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psutil
+
+HISTORY_SECONDS = 900
+WINDOW_SECONDS = 60.0
+LATENCY_SAMPLES_PER_SECOND = 2000  # enough for p99 at serving rates here; bounded memory
+
+
+@dataclass
+class PerformanceMetrics:
+    """The seed's fields, plus queue depth, batch sizes and totals."""
+
+    deployment_id: str
+    model_version: str
+    timestamp: datetime
+    requests_per_second: float
+    average_latency_ms: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+    p99_latency_ms: float
+    error_rate: float  # percent of requests in the window
+    memory_usage_mb: float
+    cpu_usage_percent: float
+    queue_depth: int = 0
+    accuracy: float | None = None  # share of correct predictions among feedback in the window
+    feedback_in_window: int = 0
+    batch_size_distribution: dict[int, int] = field(default_factory=dict)
+    requests_in_window: int = 0
+    errors_in_window: int = 0
+    window_seconds: float = WINDOW_SECONDS
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["timestamp"] = self.timestamp.isoformat()
+        d["batch_size_distribution"] = {str(k): v for k, v in self.batch_size_distribution.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PerformanceMetrics:
+        d = dict(d)
+        d["timestamp"] = datetime.fromisoformat(d["timestamp"])
+        d["batch_size_distribution"] = {
+            int(k): int(v) for k, v in d.get("batch_size_distribution", {}).items()
+        }
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class SecondSample:
+    """One second of traffic, for charts."""
+
+    t: float  # unix time of the second
+    requests: int
+    errors: int
+    average_latency_ms: float
+    p95_latency_ms: float
+
+
+class _Bucket:
+    __slots__ = ("second", "count", "errors", "latency_sum", "latencies", "labelled", "correct")
+
+    def __init__(self, second: int) -> None:
+        self.second = second
+        self.count = 0
+        self.errors = 0
+        self.latency_sum = 0.0
+        self.latencies: list[float] = []
+        self.labelled = 0  # requests whose ground truth arrived in this second
+        self.correct = 0
+
+    def add(self, latency_s: float, ok: bool) -> None:
+        self.count += 1
+        if not ok:
+            self.errors += 1
+        self.latency_sum += latency_s
+        if len(self.latencies) < LATENCY_SAMPLES_PER_SECOND:
+            self.latencies.append(latency_s)
+
+    def sample(self) -> SecondSample:
+        lat = sorted(self.latencies)
+        p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000 if lat else 0.0
+        avg = self.latency_sum / self.count * 1000 if self.count else 0.0
+        return SecondSample(float(self.second), self.count, self.errors, avg, p95)
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), without numpy."""
+    if not sorted_values:
+        return 0.0
+    pos = (len(sorted_values) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+class _Series:
+    def __init__(self, model_version: str) -> None:
+        self.model_version = model_version
+        self.buckets: deque[_Bucket] = deque(maxlen=HISTORY_SECONDS)
+        self.first_seen = time.time()
+
+    def bucket(self, now: float) -> _Bucket:
+        second = int(now)
+        # A clock that steps back keeps filling the newest bucket rather than reordering.
+        if not self.buckets or second > self.buckets[-1].second:
+            self.buckets.append(_Bucket(second))
+        return self.buckets[-1]
+
+    def add(self, now: float, latency_s: float, ok: bool) -> None:
+        self.bucket(now).add(latency_s, ok)
+
+    def window(self, now: float, seconds: float) -> list[_Bucket]:
+        # Only whole seconds that have ended, plus the current one.
+        start = now - seconds
+        return [b for b in self.buckets if b.second >= start]
+
+
+class PerformanceTracker:
+    """Thread-safe; ``record`` is O(1) and called on every request."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._series: dict[str, _Series] = {}
+        self._gauges: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)  # prime: the first reading is always 0
+        self._snapshot_source: Callable[[str], PerformanceMetrics | None] | None = None
+        self._history_source: Callable[[str, float], list[SecondSample]] | None = None
+
+    # ---- recording ---------------------------------------------------------------------
+
+    def record(self, deployment_id: str, model_version: str, latency_s: float, ok: bool) -> None:
+        now = self._clock()
+        with self._lock:
+            for key, version in ((deployment_id, model_version), (model_version, model_version)):
+                series = self._series.get(key)
+                if series is None or series.model_version != version:
+                    series = self._series[key] = _Series(version)
+                series.add(now, latency_s, ok)
+
+    def record_feedback(self, deployment_id: str, model_version: str, correct: bool) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in (deployment_id, model_version):
+                series = self._series.get(key)
+                if series is not None:
+                    bucket = series.bucket(now)
+                    bucket.labelled += 1
+                    bucket.correct += int(correct)
+
+    def set_gauges(self, deployment_id: str, gauges: Callable[[], dict[str, Any]]) -> None:
+        """``gauges()`` returns ``queue_depth`` and ``batch_size_distribution`` right now."""
+        self._gauges[deployment_id] = gauges
+
+    def forget(self, deployment_id: str) -> None:
+        with self._lock:
+            self._series.pop(deployment_id, None)
+        self._gauges.pop(deployment_id, None)
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._series)
+
+    def set_remote_sources(
+        self,
+        snapshot: Callable[[str], PerformanceMetrics | None],
+        history: Callable[[str, float], list[SecondSample]],
+    ) -> None:
+        """Where to look when this process serves nothing for a key (persisted snapshots)."""
+        self._snapshot_source, self._history_source = snapshot, history
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def get_current_metrics(
+        self, deployment_id: str, window_seconds: float = WINDOW_SECONDS
+    ) -> PerformanceMetrics | None:
+        """The rolling-window numbers for a deployment (or a ``model_id:version``); None if
+        nothing has been served under that key here or, via snapshots, anywhere."""
+        now = self._clock()
+        with self._lock:
+            series = self._series.get(deployment_id)
+            buckets = list(series.window(now, window_seconds)) if series else None
+            version = series.model_version if series else ""
+            first_seen = series.first_seen if series else now
+        if series is None:
+            return self._snapshot_source(deployment_id) if self._snapshot_source else None
+        count = sum(b.count for b in buckets)
+        errors = sum(b.errors for b in buckets)
+        labelled = sum(b.labelled for b in buckets)
+        latencies = sorted(x for b in buckets for x in b.latencies)
+        elapsed = max(1.0, min(window_seconds, now - first_seen))
+        gauges = self._gauges.get(deployment_id, lambda: {})()
+        return PerformanceMetrics(
+            deployment_id=deployment_id,
+            model_version=version,
+            timestamp=datetime.fromtimestamp(now, UTC),
+            requests_per_second=count / elapsed,
+            average_latency_ms=(sum(b.latency_sum for b in buckets) / count * 1000)
+            if count
+            else 0.0,
+            p50_latency_ms=_percentile(latencies, 0.50) * 1000,
+            p95_latency_ms=_percentile(latencies, 0.95) * 1000,
+            p99_latency_ms=_percentile(latencies, 0.99) * 1000,
+            error_rate=(errors / count * 100) if count else 0.0,
+            memory_usage_mb=self._process.memory_info().rss / 1024**2,
+            cpu_usage_percent=self._process.cpu_percent(None),
+            queue_depth=int(gauges.get("queue_depth", 0)),
+            accuracy=(sum(b.correct for b in buckets) / labelled) if labelled else None,
+            feedback_in_window=labelled,
+            batch_size_distribution=dict(gauges.get("batch_size_distribution", {})),
+            requests_in_window=count,
+            errors_in_window=errors,
+            window_seconds=window_seconds,
+        )
+
+    def history(self, deployment_id: str, seconds: float = HISTORY_SECONDS) -> list[SecondSample]:
+        """One sample per second that saw traffic, oldest first, for the last ``seconds``."""
+        now = self._clock()
+        with self._lock:
+            series = self._series.get(deployment_id)
+            buckets = list(series.window(now, seconds)) if series else None
+        if buckets is None:
+            return self._history_source(deployment_id, seconds) if self._history_source else []
+        return [b.sample() for b in buckets]
+
+    def samples_since(self, deployment_id: str, since: float) -> list[SecondSample]:
+        with self._lock:
+            series = self._series.get(deployment_id)
+            buckets = [b for b in series.buckets if b.second >= since] if series else []
+        return [b.sample() for b in buckets]
+
+
+def snapshot_cutoff(seconds: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=seconds)

@@ -1,0 +1,1 @@
+"""The HTTP endpoint (FastAPI app factory) and a uvicorn runner for the CLI and the console."""

@@ -1,0 +1,59 @@
+"""Run the app under uvicorn: in the foreground (``nightscan serve``) or in a background thread
+(the console, tests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+
+from core.errors import ConflictError
+
+
+def make_server(host: str = "127.0.0.1", port: int = 8000, app=None) -> uvicorn.Server:
+    from core.server.app import create_app
+
+    config = uvicorn.Config(
+        app or create_app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=30,  # in-flight requests finish
+        access_log=False,
+    )
+    return uvicorn.Server(config)
+
+
+class BackgroundServer:
+    """uvicorn in a daemon thread; ``start()`` returns once the socket accepts connections."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8000, app=None) -> None:
+        self.server = make_server(host, port, app)
+        self.thread = threading.Thread(target=self.server.run, name="http-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        cfg = self.server.config
+        port = cfg.port
+        if self.server.servers:
+            port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://{cfg.host}:{port}"
+
+    def start(self, timeout_s: float = 30.0) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise ConflictError(
+                    f"the server could not start on {self.server.config.host}:"
+                    f"{self.server.config.port} (port in use?)"
+                )
+            if time.monotonic() > deadline:
+                raise ConflictError("the server did not start in time")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout_s)

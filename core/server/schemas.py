@@ -1,0 +1,108 @@
+"""Pydantic models for every request and response body of the HTTP endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Predictions(BaseModel):
+    predicted_class: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+class ExperimentInfo(BaseModel):
+    experiment_id: str
+    variant: str | None
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    model_version: str
+    predictions: Predictions
+    inference_time: float = Field(description="Seconds, queueing included.")
+    deployment_id: str
+    experiment_info: ExperimentInfo | None = None
+
+
+class WaveformRequest(BaseModel):
+    """A waveform as JSON, for clients that have samples rather than a file."""
+
+    audio: list[float] | list[list[float]] = Field(
+        description="Mono samples, or frames of channel samples ([n][channels])."
+    )
+    sample_rate: int = Field(22_050, description="Samples per second of `audio`.")
+
+
+class FeedbackRequest(BaseModel):
+    request_id: str = Field(min_length=1, max_length=200)
+    true_label: str = Field(min_length=1, max_length=100)
+    experiment_id: str | None = None
+
+
+class FeedbackResponse(BaseModel):
+    request_id: str
+    model_version: str
+    variant: str | None
+    experiment_id: str | None
+    predicted_class: str
+    true_label: str
+    correct: bool
+    duplicate: bool
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    detail: str = ""
+    deployments: list[dict[str, Any]] = []
+
+
+# ---- Open Inference Protocol v2 -------------------------------------------------------------
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadataV2(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+class InferTensor(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
+
+
+class RequestedOutput(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequestV2(BaseModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[InferTensor]
+    outputs: list[RequestedOutput] | None = None
+
+
+class InferResponseV2(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[InferTensor]

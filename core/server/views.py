@@ -1,0 +1,70 @@
+"""Read-only JSON views of models, deployments (with live metrics) and experiments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from core.registry import get_model_registry
+
+router = APIRouter()
+
+
+@router.get("/models", tags=["views"])
+def list_models(
+    model_id: str | None = Query(None),
+    status: str | None = Query(None),
+    tag: str | None = Query(None),
+    limit: int = Query(100, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
+) -> list[dict[str, Any]]:
+    """Registered versions, keyed by the seed's metadata field names."""
+    models = get_model_registry().list_models(
+        model_id=model_id, status=status, tag=tag, limit=limit, offset=offset
+    )
+    return [m.to_dict() for m in models]
+
+
+@router.get("/models/{model_id}/{version}", tags=["views"])
+def show_model(model_id: str, version: str) -> dict[str, Any]:
+    return get_model_registry().get_model(model_id, version).to_dict()
+
+
+@router.get("/deployments", tags=["views"])
+def list_deployments(
+    request: Request, include_stopped: bool = Query(False)
+) -> list[dict[str, Any]]:
+    mgr = request.app.state.manager
+    out = []
+    for info in mgr.list_deployments(include_stopped=include_stopped):
+        item = info.to_dict()
+        metrics = mgr.performance_tracker.get_current_metrics(info.deployment_id)
+        item["metrics"] = metrics.to_dict() if metrics else None
+        out.append(item)
+    return out
+
+
+@router.get("/deployments/{deployment_id}", tags=["views"])
+def deployment_status(request: Request, deployment_id: str) -> dict[str, Any]:
+    """Configuration, revisions and the live metrics of one deployment."""
+    return request.app.state.manager.get_status(deployment_id)
+
+
+@router.get("/deployments/{deployment_id}/metrics", tags=["views"])
+def deployment_metrics(request: Request, deployment_id: str) -> dict[str, Any]:
+    mgr = request.app.state.manager
+    mgr.get_deployment(deployment_id)  # 404 for an unknown id
+    metrics = mgr.performance_tracker.get_current_metrics(deployment_id)
+    return {"deployment_id": deployment_id, "metrics": metrics.to_dict() if metrics else None}
+
+
+@router.get("/deployments/{deployment_id}/history", tags=["views"])
+def deployment_history(
+    request: Request, deployment_id: str, seconds: int = Query(900, ge=1, le=900)
+) -> dict[str, Any]:
+    """Per-second requests, errors and latency for charts."""
+    mgr = request.app.state.manager
+    mgr.get_deployment(deployment_id)
+    samples = mgr.performance_tracker.history(deployment_id, seconds)
+    return {"deployment_id": deployment_id, "samples": [s.__dict__ for s in samples]}

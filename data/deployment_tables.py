@@ -1,0 +1,61 @@
+"""Deployments: the desired serving state (every server process reconciles to it), the revision
+history that rollback walks back through, and performance snapshots for other processes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from data.types import UTCDateTime, utcnow
+
+
+class DeploymentRow(SQLModel, table=True):
+    __tablename__ = "deployment"
+
+    deployment_id: str = Field(primary_key=True, max_length=200)
+    model_id: str = Field(max_length=200)
+    version: str = Field(max_length=100)
+    environment: str = Field(max_length=100)
+    # running: serving; stopped: undeployed; failed: never became healthy.
+    status: str = Field(max_length=20, index=True)
+    health: str = Field(default="unknown", max_length=20)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Bumped on every change, so a server reconciles only what moved.
+    generation: int = 1
+    reason: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeploymentRevisionRow(SQLModel, table=True):
+    """Every version a deployment served or tried to serve, in order."""
+
+    __tablename__ = "deployment_revision"
+    __table_args__ = (Index("ix_deployment_revision_dep", "deployment_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    deployment_id: str = Field(max_length=200)
+    model_id: str = Field(max_length=200)
+    version: str = Field(max_length=100)
+    # active: serving now; replaced: served and was healthy; failed; rolled_back.
+    status: str = Field(max_length=20)
+    reason: str = ""
+    actor: str = ""
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PerformanceSnapshotRow(SQLModel, table=True):
+    """The tracker's rolling numbers and recent per-second samples, written every few seconds."""
+
+    __tablename__ = "performance_snapshot"
+    __table_args__ = (Index("ix_perf_snapshot_dep_at", "deployment_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    deployment_id: str = Field(max_length=200)
+    model_version: str = Field(max_length=300)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    samples: list[Any] = Field(default_factory=list, sa_column=Column(JSON))

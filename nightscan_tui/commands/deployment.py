@@ -1,0 +1,164 @@
+"""``nightscan deploy`` and ``nightscan deployment ...``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nightscan_tui.console_io import local_time, out, print_json
+
+app = typer.Typer(no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def deploy(
+    model_id: Annotated[str, typer.Argument(help="Registered model id.")],
+    version: Annotated[str, typer.Argument(help="Version to deploy, e.g. v2.1.0.")],
+    deployment_id: Annotated[
+        str | None, typer.Option("--deployment-id", help="Default: MODEL_VERSION_ENVIRONMENT.")
+    ] = None,
+    environment: Annotated[str, typer.Option("--environment")] = "production",
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="TOML/JSON with DeploymentConfig fields.")
+    ] = None,
+    traffic: Annotated[float | None, typer.Option("--traffic", help="Traffic percentage.")] = None,
+) -> None:
+    """Verify, load, warm up and health-check a version, then serve it."""
+    from core.deployments import DeploymentConfig, get_deployment_manager
+
+    overrides = dict(
+        model_id=model_id,
+        version=version,
+        deployment_id=deployment_id,
+        environment=environment,
+        traffic_percentage=traffic,
+    )
+    if config_file is not None:
+        config = DeploymentConfig.from_file(config_file, **overrides)
+    else:
+        config = DeploymentConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+    with out.status(f"deploying {model_id}:{version}"):
+        get_deployment_manager().deploy_model(config)
+    out.print(f"[green]deployed[/] {model_id}:{version} as [bold]{config.deployment_id}[/]")
+
+
+@app.command("list")
+def list_deployments(
+    include_stopped: Annotated[bool, typer.Option("--all", help="Include stopped ones.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deployments with their version, health and traffic share."""
+    from core.deployments import get_deployment_manager
+
+    mgr = get_deployment_manager()
+    infos = mgr.list_deployments(include_stopped=include_stopped)
+    if as_json:
+        print_json([i.to_dict() for i in infos])
+        return
+    if not infos:
+        out.print("no deployments; deploy one with: nightscan deploy MODEL_ID VERSION")
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("deployment", "model", "env", "status", "health", "traffic", "rps", "p95 ms",
+                "updated"):  # fmt: skip
+        table.add_column(col, no_wrap=col != "deployment")
+    for info in infos:
+        m = mgr.performance_tracker.get_current_metrics(info.deployment_id)
+        health_style = {"healthy": "green", "unhealthy": "bold red"}.get(info.health, "")
+        table.add_row(
+            info.deployment_id,
+            info.model_ref,
+            info.environment,
+            info.status,
+            f"[{health_style}]{info.health}[/]" if health_style else info.health,
+            f"{info.config.traffic_percentage:g}%",
+            f"{m.requests_per_second:.1f}" if m else "-",
+            f"{m.p95_latency_ms:.1f}" if m else "-",
+            local_time(info.updated_at),
+        )
+    out.print(table)
+
+
+@app.command("status")
+def status(
+    deployment_id: Annotated[str, typer.Argument()],
+    as_json: JsonOpt = False,
+) -> None:
+    """Configuration, revision history and live metrics."""
+    from core.deployments import get_deployment_manager
+
+    data = get_deployment_manager().get_status(deployment_id)
+    if as_json:
+        print_json(data)
+        return
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key in ("deployment_id", "model_version", "environment", "status", "health", "reason"):
+        grid.add_row(key, str(data[key]))
+    cfg = data["config"]
+    grid.add_row("traffic", f"{cfg['traffic_percentage']:g}%")
+    grid.add_row("resources", str(cfg["resources"]))
+    grid.add_row("scaling", str(cfg["scaling"]))
+    grid.add_row("batching", str(cfg["batching"]))
+    grid.add_row("health_check", str(cfg["health_check"]))
+    m = data.get("metrics")
+    if m:
+        grid.add_row(
+            "metrics",
+            f"{m['requests_per_second']:.2f} req/s, avg {m['average_latency_ms']:.1f} ms, "
+            f"p95 {m['p95_latency_ms']:.1f} ms, errors {m['error_rate']:.2f}%, "
+            f"cpu {m['cpu_usage_percent']:.0f}%, mem {m['memory_usage_mb']:.0f} MB",
+        )
+    else:
+        grid.add_row("metrics", "no traffic seen (is `nightscan serve` running?)")
+    for rev in data["revisions"]:
+        grid.add_row("revision", f"{rev['at'][:19]}  {rev['version']}  {rev['status']}  "
+                                 f"{rev['reason']}")  # fmt: skip
+    out.print(grid)
+
+
+@app.command("health")
+def health(deployment_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Probe the deployment with a real inference now; exits 1 when unhealthy."""
+    from core.deployments import get_deployment_manager
+
+    result = get_deployment_manager().health(deployment_id)
+    if as_json:
+        print_json(result)
+    elif result["healthy"]:
+        out.print(f"[green]healthy[/] {deployment_id} ({result['latency_ms']:.1f} ms)")
+    else:
+        out.print(f"[bold red]unhealthy[/] {deployment_id}: {result['detail']}")
+    if not result["healthy"]:
+        raise typer.Exit(1)
+
+
+@app.command("undeploy")
+def undeploy(
+    deployment_id: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Stop serving a deployment."""
+    from core.deployments import get_deployment_manager
+
+    get_deployment_manager().undeploy(deployment_id, reason=reason)
+    out.print(f"undeployed {deployment_id}")
+
+
+@app.command("rollback")
+def rollback(
+    deployment_id: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason")] = "manual rollback",
+) -> None:
+    """Switch back to the previous healthy version (no request in flight fails)."""
+    from core.deployments import get_deployment_manager
+
+    info = get_deployment_manager().rollback_deployment(deployment_id, reason=reason)
+    out.print(f"{deployment_id} rolled back to [bold]{info.model_ref}[/]")
