@@ -62,24 +62,32 @@ def list_deployments(
         return
     from rich.table import Table
 
+    roomy = out.width >= 110
     table = Table(header_style="bold")
-    for col in ("deployment", "model", "env", "status", "health", "traffic", "rps", "p95 ms",
-                "updated"):  # fmt: skip
-        table.add_column(col, no_wrap=col != "deployment")
+    table.add_column("deployment", overflow="fold", min_width=12)
+    table.add_column("model", overflow="fold", min_width=10)
+    if roomy:
+        table.add_column("env")
+    for col in ("status", "health", "traffic", "rps", "p95 ms"):
+        table.add_column(col, no_wrap=True, justify="right" if col[0] in "trp" else "left")
+    if roomy:
+        table.add_column("updated", no_wrap=True)
     for info in infos:
         m = mgr.performance_tracker.get_current_metrics(info.deployment_id)
         health_style = {"healthy": "green", "unhealthy": "bold red"}.get(info.health, "")
-        table.add_row(
-            info.deployment_id,
-            info.model_ref,
-            info.environment,
+        cells = [info.deployment_id, info.model_ref]
+        if roomy:
+            cells.append(info.environment)
+        cells += [
             info.status,
             f"[{health_style}]{info.health}[/]" if health_style else info.health,
             f"{info.config.traffic_percentage:g}%",
             f"{m.requests_per_second:.1f}" if m else "-",
             f"{m.p95_latency_ms:.1f}" if m else "-",
-            local_time(info.updated_at),
-        )
+        ]
+        if roomy:
+            cells.append(local_time(info.updated_at))
+        table.add_row(*cells)
     out.print(table)
 
 

@@ -1,0 +1,258 @@
+"""The data plane: one request in, a prediction out, and feedback joined to it later."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.deployments.config import DeploymentConfig
+from core.deployments.serving import ServedModel
+from core.errors import (
+    InferenceFailedError,
+    NightScanError,
+    NotFoundError,
+    OverloadedError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    from core.deployments.manager import DeploymentManager
+
+log = logging.getLogger(__name__)
+RECENT_REQUESTS = 100_000  # how many predictions feedback can still be joined to
+SAMPLE_RATE = 22_050
+
+
+class Predictor:
+    def __init__(self, manager: DeploymentManager) -> None:
+        self.manager = manager
+        self.pool = manager.pool
+        self.loader = manager.loader
+        self.tracker = manager.performance_tracker
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._recent_lock = threading.Lock()
+        self._experiment_metrics: dict[str, set[str]] = {}
+
+    def _windows(self, audio_data: Any, sample_rate: int, clip_samples: int, max_s: float):
+        from inference.audio import (
+            AudioDecodeError,
+            AudioTooLongError,
+            decode_audio,
+            fixed_windows,
+            prepare_waveform,
+        )
+
+        try:
+            if isinstance(audio_data, bytes | bytearray | memoryview):
+                samples, sample_rate = decode_audio(bytes(audio_data))
+            else:
+                samples = np.asarray(audio_data, dtype=np.float32)
+            waveform = prepare_waveform(samples, sample_rate, max_seconds=max_s)
+        except AudioTooLongError as exc:
+            raise PayloadTooLargeError(str(exc)) from None
+        except (AudioDecodeError, ValueError, TypeError) as exc:
+            raise ValidationError(str(exc)) from None
+        return fixed_windows(waveform, clip_samples)
+
+    def _target(self, request_id: str, deployment_id: str | None, model_id: str | None):
+        """(deployment id, served deployment, served model) for a request without experiment."""
+        if deployment_id is None:
+            deployment_id = self.pool.pick(request_id, model_id)
+            if deployment_id is None:
+                self.manager.reconcile()
+                deployment_id = self.pool.pick(request_id, model_id)
+            if deployment_id is None:
+                raise NotFoundError(
+                    "no healthy deployment is serving"
+                    + (f" {model_id}" if model_id else "")
+                    + "; deploy a model first (nightscan deploy MODEL_ID VERSION)"
+                )
+        local = self.pool.model_for(deployment_id)
+        if local is None:
+            info = self.manager.get_deployment(deployment_id)
+            if info.status != "running":
+                raise NotFoundError(f"deployment {deployment_id!r} is {info.status}")
+            local = self.manager._reconcile_one(info)
+        return deployment_id, local[0], local[1]
+
+    def _experiment_target(self, model_ref: str) -> tuple[str, ServedModel, float]:
+        """The runtime for an experiment variant: a deployment's, or one loaded for it."""
+        with self.pool.lock:
+            for dep in self.pool.deployments.values():
+                if dep.model_ref == model_ref:
+                    return (
+                        dep.config.deployment_id,
+                        self.pool.models[model_ref],
+                        dep.config.max_audio_seconds,
+                    )
+            served = self.pool.models.get(model_ref)
+        if served is None:
+            model_id, version = model_ref.rsplit(":", 1)
+            meta = self.manager.registry.get_model(model_id, version)
+            served = self.loader.load(
+                meta, DeploymentConfig(model_id=model_id, version=version).validate()
+            )
+            with self.pool.lock:
+                if model_ref in self.pool.models:  # another request loaded it meanwhile
+                    served.runtime.close(drain=False)
+                    served = self.pool.models[model_ref]
+                else:
+                    self.pool.models[model_ref] = served
+                self.pool.pinned.add(model_ref)
+        return f"experiment:{model_ref}", served, DeploymentConfig.max_audio_seconds
+
+    async def run_inference(
+        self,
+        audio_data: Any,
+        request_id: str | None = None,
+        experiment_id: str | None = None,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+        deployment_id: str | None = None,
+        model_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Classify one clip. ``audio_data`` is a waveform (numpy, any channels, at
+        ``sample_rate``) or the bytes of a WAV/FLAC/OGG file. With ``experiment_id`` the A/B
+        manager picks the variant (sticky per request id) and the result is recorded for it."""
+        from inference.runtime import QueueFullError
+
+        request_id = request_id or f"req_{uuid.uuid4().hex[:20]}"
+        started = time.perf_counter()
+        variant = None
+        if experiment_id:
+            from core.experiments import get_ab_test_manager
+
+            ab = get_ab_test_manager()
+            variant, model_ref = await asyncio.to_thread(ab.assign, experiment_id, request_id)
+            dep_id, served, max_s = await asyncio.to_thread(self._experiment_target, model_ref)
+        else:
+            dep_id, dep, served = await asyncio.to_thread(
+                self._target, request_id, deployment_id, model_id
+            )
+            max_s = dep.config.max_audio_seconds
+        windows = self._windows(audio_data, sample_rate, served.clip_samples, max_s)
+        try:
+            probs = await served.runtime.infer(windows)
+        except QueueFullError as exc:
+            self.tracker.record(dep_id, served.model_ref, 0.0, ok=False)
+            raise OverloadedError(
+                f"{dep_id} is at capacity ({served.runtime.queue_depth} windows queued)",
+                retry_after_s=exc.retry_after_s,
+            ) from None
+        except Exception as exc:
+            elapsed = time.perf_counter() - started
+            self.tracker.record(dep_id, served.model_ref, elapsed, ok=False)
+            raise InferenceFailedError(f"{served.model_ref} failed: {exc}") from None
+        elapsed = time.perf_counter() - started
+        self.tracker.record(dep_id, served.model_ref, elapsed, ok=True)
+        mean = probs.mean(axis=0)
+        best = int(mean.argmax())
+        predictions = {
+            "predicted_class": served.labels[best],
+            "confidence": float(mean[best]),
+            "probabilities": {
+                label: float(p) for label, p in zip(served.labels, mean, strict=True)
+            },
+        }
+        self._remember(
+            request_id,
+            deployment_id=dep_id,
+            model_ref=served.model_ref,
+            labels=served.labels,
+            predicted_class=predictions["predicted_class"],
+            experiment_id=experiment_id,
+            variant=variant,
+        )
+        if experiment_id:
+            await asyncio.to_thread(
+                self._record_for_experiment,
+                experiment_id,
+                request_id,
+                variant,
+                {"confidence": predictions["confidence"], "inference_time": elapsed},
+            )
+        return {
+            "request_id": request_id,
+            "model_version": served.model_ref,
+            "variant": variant,
+            "deployment_id": dep_id,
+            "predictions": predictions,
+            "inference_time": elapsed,
+        }
+
+    def _remember(self, request_id: str, **entry: Any) -> None:
+        entry["feedback"] = None
+        with self._recent_lock:
+            self._recent[request_id] = entry
+            self._recent.move_to_end(request_id)
+            while len(self._recent) > RECENT_REQUESTS:
+                self._recent.popitem(last=False)
+
+    def _record_for_experiment(self, experiment_id, request_id, variant, metrics) -> None:
+        from core.experiments import get_ab_test_manager
+
+        ab = get_ab_test_manager()
+        known = self._experiment_metrics.get(experiment_id)
+        if known is None:  # experiment configs are immutable once created
+            known = set(ab.get_experiment(experiment_id).config.metric_specs())
+            self._experiment_metrics[experiment_id] = known
+        wanted = {k: v for k, v in metrics.items() if k in known}
+        if not wanted:
+            return
+        try:
+            ab.record_result(experiment_id, request_id, variant, wanted)
+        except NightScanError as exc:  # e.g. stopped meanwhile: the prediction still stands
+            log.warning("result for %s not recorded: %s", request_id, exc)
+
+    def record_feedback(
+        self, request_id: str, true_label: str, experiment_id: str | None = None
+    ) -> dict[str, Any]:
+        """Ground truth for an earlier prediction: joined to its version (and variant) and
+        recorded as accuracy. Idempotent: a repeat counts once."""
+        with self._recent_lock:
+            entry = self._recent.get(request_id)
+        if entry is None:
+            raise NotFoundError(
+                f"request {request_id!r} is unknown here (feedback is joined to the last "
+                f"{RECENT_REQUESTS:,} predictions of this server)"
+            )
+        if experiment_id and entry["experiment_id"] and experiment_id != entry["experiment_id"]:
+            raise ValidationError(
+                f"request {request_id!r} belongs to experiment {entry['experiment_id']!r}"
+            )
+        if true_label not in entry["labels"]:
+            raise ValidationError(
+                f"unknown label {true_label!r}; expected one of: {', '.join(entry['labels'])}"
+            )
+        correct = entry["predicted_class"] == true_label
+        first = False
+        with self._recent_lock:
+            if entry["feedback"] is None:
+                entry["feedback"], first = correct, True
+        if first:
+            self.tracker.record_feedback(entry["deployment_id"], entry["model_ref"], correct)
+            if entry["experiment_id"]:
+                self._record_for_experiment(
+                    entry["experiment_id"],
+                    request_id,
+                    entry["variant"],
+                    {"accuracy": 1.0 if correct else 0.0},
+                )
+        return {
+            "request_id": request_id,
+            "model_version": entry["model_ref"],
+            "variant": entry["variant"],
+            "experiment_id": entry["experiment_id"],
+            "predicted_class": entry["predicted_class"],
+            "true_label": true_label,
+            "correct": entry["feedback"],
+            "duplicate": not first,
+        }

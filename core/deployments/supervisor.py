@@ -1,0 +1,168 @@
+"""Keeping deployments healthy: periodic probes with automatic rollback, autoscaling of
+replicas, and snapshots for other processes, on one background loop whose ticks never overlap."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from core import events
+from core.deployments.probe import probe_runtime
+from core.deployments.serving import ServedDeployment, ServedModel
+from core.errors import NightScanError
+from data.deployment_tables import DeploymentRow
+from data.types import utcnow
+
+if TYPE_CHECKING:
+    from core.deployments.manager import DeploymentInfo, DeploymentManager
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(self, manager: DeploymentManager) -> None:
+        self.manager = manager
+        self._loop_thread: threading.Thread | None = None
+        self._loop_stop = threading.Event()
+
+    def health(self, deployment_id: str) -> dict[str, Any]:
+        """Probe the deployment with a real inference now (loading it here if needed)."""
+        info = self.manager.get_deployment(deployment_id)
+        if info.status != "running":
+            return {
+                "deployment_id": deployment_id,
+                "healthy": False,
+                "status": info.status,
+                "detail": f"deployment is {info.status}",
+            }
+        local = self.manager.pool.model_for(deployment_id) or self.manager._reconcile_one(info)
+        dep, served = local
+        result = probe_runtime(served, timeout_s=float(info.config.health_check["timeout"]))
+        self._note_probe(dep, info, result.ok, result.detail)
+        return {
+            "deployment_id": deployment_id,
+            "model_version": info.model_ref,
+            "healthy": result.ok,
+            "status": info.status,
+            "latency_ms": round(result.latency_s * 1000, 3),
+            "detail": result.detail,
+            "consecutive_failures": dep.consecutive_failures,
+            "checked_at": utcnow().isoformat(),
+        }
+
+    def _note_probe(self, dep: ServedDeployment, info: DeploymentInfo, ok: bool, detail: str):
+        dep.last_probe = time.monotonic()
+        threshold = int(info.config.health_check["failure_threshold"])
+        if ok:
+            was_unhealthy = not dep.healthy
+            dep.consecutive_failures, dep.healthy = 0, True
+            if was_unhealthy:
+                self._set_health(info.deployment_id, "healthy", "health check passed")
+            return
+        dep.consecutive_failures += 1
+        if dep.consecutive_failures < threshold or not dep.healthy:
+            return
+        dep.healthy = False
+        self._set_health(info.deployment_id, "unhealthy", detail)
+        events.emit(
+            "deployment.unhealthy",
+            f"{info.deployment_id} failed {dep.consecutive_failures} health checks in a row: "
+            f"{detail}",
+            source=info.deployment_id,
+            severity="critical",
+            data={"consecutive_failures": dep.consecutive_failures, "detail": detail},
+        )
+        if info.config.rollback_on_error:
+            try:
+                self.manager.rollback_deployment(
+                    info.deployment_id,
+                    f"{dep.consecutive_failures} consecutive failed health checks",
+                    failed=True,
+                    actor="health-check",
+                    evidence={"detail": detail},
+                )
+            except NightScanError as exc:
+                events.emit(
+                    "deployment.rollback_failed",
+                    f"automatic rollback of {info.deployment_id} impossible: {exc}",
+                    source=info.deployment_id,
+                    severity="critical",
+                )
+
+    def _set_health(self, deployment_id: str, health: str, detail: str) -> None:
+        with self.manager.db.write() as session:
+            row = session.get(DeploymentRow, deployment_id)
+            if row is not None and row.health != health:
+                row.health, row.updated_at = health, utcnow()
+                session.add(row)
+
+    # ---- data plane ----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One pass of the serving loop: reconcile, probe what is due, autoscale, snapshot."""
+        self.manager.reconcile()
+        now = time.monotonic()
+        for deployment_id in list(self.manager.pool.deployments):
+            local = self.manager.pool.model_for(deployment_id)
+            if local is None:
+                continue
+            dep, served = local
+            if now - dep.last_probe >= float(dep.config.health_check["interval"]):
+                info = self.manager.get_deployment(deployment_id)
+                result = probe_runtime(served, float(info.config.health_check["timeout"]))
+                self._note_probe(dep, info, result.ok, result.detail)
+            self._autoscale(dep, served)
+        self.manager.snapshots.maybe_persist(
+            self.manager.performance_tracker, list(self.manager.pool.deployments)
+        )
+
+    def _autoscale(self, dep: ServedDeployment, served: ServedModel) -> None:
+        scaling = dep.config.scaling
+        runtime = served.runtime
+        replicas = runtime.replicas
+        backlog = runtime.queue_depth > int(dep.config.batching["max_batch_size"]) * replicas
+        cpu = self.manager.performance_tracker._process.cpu_percent(None)
+        target = float(scaling["target_cpu_utilization"])
+        wanted = replicas
+        if (backlog or cpu > target) and replicas < int(scaling["max_replicas"]):
+            wanted = replicas + 1
+        elif (
+            runtime.queue_depth == 0
+            and cpu < target / 2
+            and replicas > int(scaling["min_replicas"])
+        ):
+            wanted = replicas - 1
+        if wanted != replicas:
+            runtime.set_replicas(wanted)
+            events.emit(
+                "deployment.scaled",
+                f"{dep.config.deployment_id}: {replicas} -> {wanted} replicas "
+                f"(queue {runtime.queue_depth}, cpu {cpu:.0f}%)",
+                source=dep.config.deployment_id,
+                data={"from": replicas, "to": wanted, "queue_depth": runtime.queue_depth},
+            )
+
+    def start(self, interval_s: float = 1.0) -> None:
+        """Run ``tick`` every ``interval_s`` in a daemon thread; a tick never overlaps the next."""
+        if self._loop_thread and self._loop_thread.is_alive():
+            return
+        self._loop_stop.clear()
+
+        def loop() -> None:
+            while not self._loop_stop.is_set():
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("serving loop tick failed")
+                self._loop_stop.wait(interval_s)
+
+        self._loop_thread = threading.Thread(target=loop, name="serving-loop", daemon=True)
+        self._loop_thread.start()
+
+    def stop(self) -> None:
+        self._loop_stop.set()
+        if self._loop_thread:
+            self._loop_thread.join(timeout=30)
+            self._loop_thread = None
