@@ -68,3 +68,26 @@ def deployment_history(
     mgr.get_deployment(deployment_id)
     samples = mgr.performance_tracker.history(deployment_id, seconds)
     return {"deployment_id": deployment_id, "samples": [s.__dict__ for s in samples]}
+
+
+@router.get("/experiments", tags=["views"])
+def list_experiments(status: str | None = Query(None)) -> list[dict[str, Any]]:
+    from core.experiments import get_ab_test_manager
+
+    return [e.to_dict() for e in get_ab_test_manager().list_experiments(status)]
+
+
+@router.get("/experiments/{experiment_id}", tags=["views"])
+def experiment_status(experiment_id: str) -> dict[str, Any]:
+    """Lifecycle, units and result counts per variant."""
+    from core.experiments import get_ab_test_manager
+
+    return get_ab_test_manager().get_experiment_status(experiment_id)
+
+
+@router.get("/experiments/{experiment_id}/analysis", tags=["views"])
+def experiment_analysis(experiment_id: str) -> dict[str, Any]:
+    """The full statistical analysis (the seed's shape)."""
+    from core.experiments import get_ab_test_manager
+
+    return get_ab_test_manager().analyze_experiment(experiment_id)
