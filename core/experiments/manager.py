@@ -10,7 +10,6 @@ for an experiment that is not RUNNING).
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -25,7 +24,7 @@ from core.experiments.config import (
     ALLOCATION_TOLERANCE,
     ConfigValidationError,
     ExperimentConfig,
-    MetricKind,
+    MetricSpec,
     registry_problems,
 )
 from core.experiments.export import export_results
@@ -35,7 +34,7 @@ from core.experiments.models import (
     ExperimentInfo,
     ExperimentStatus,
 )
-from core.experiments.results import ResultItem, ResultWriter
+from core.experiments.results import ResultItem, ResultWriter, validate_result
 from core.experiments.routing import ExperimentRouter, snap_to_buckets
 from core.experiments.stopping import auto_stop_decision, metric_arms
 from core.experiments.store import ExperimentStore
@@ -59,6 +58,7 @@ class ABTestManager:
             self.store.routing_state, self._history_pairs, self._variant_pairs, refresh_interval
         )
         self._configs: dict[str, ExperimentConfig] = {}  # immutable once created
+        self._specs: dict[str, dict[str, MetricSpec]] = {}
 
     def _now(self) -> datetime:
         return self.clock()
@@ -222,33 +222,11 @@ class ABTestManager:
     def _validated(
         self, experiment_id: str, request_id: str, variant: str, metrics: dict[str, Any]
     ) -> ResultItem:
-        config = self._config(experiment_id)
-        problems: list[str] = []
-        if not isinstance(request_id, str) or not request_id or len(request_id) > 300:
-            problems.append("request_id must be a non-empty string of at most 300 characters")
-        if variant not in config.model_variants:
-            problems.append(f"variant {variant!r} is not one of {', '.join(config.variants)}")
-        if not isinstance(metrics, dict) or not metrics:
-            problems.append("metrics must be a non-empty mapping of metric name -> number")
-            metrics = {}
-        clean: dict[str, float] = {}
-        for name, value in metrics.items():
-            if name not in config.success_metrics:
-                problems.append(
-                    f"unknown metric {name!r} (known: {', '.join(config.success_metrics)})"
-                )
-                continue
-            binary = config.metric_spec(name).kind is MetricKind.BINARY
-            numeric = isinstance(value, int | float) and (binary or not isinstance(value, bool))
-            if not numeric or not math.isfinite(value):
-                problems.append(f"metric {name!r} must be a finite number, got {value!r}")
-            elif binary and not 0.0 <= value <= 1.0:
-                problems.append(f"binary metric {name!r} must lie in [0, 1], got {value!r}")
-            else:
-                clean[name] = float(value)
-        if problems:
-            raise ValidationError(f"invalid result for {experiment_id}: " + "; ".join(problems))
-        return ResultItem(experiment_id, request_id, variant, clean)
+        specs = self._specs.get(experiment_id)
+        if specs is None:
+            specs = self._specs[experiment_id] = self._config(experiment_id).metric_specs()
+        variants = self._configs[experiment_id].variants
+        return validate_result(experiment_id, variants, specs, request_id, variant, metrics)
 
     def record_result(
         self, experiment_id: str, request_id: str, variant: str, metrics: dict[str, float]

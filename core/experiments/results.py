@@ -23,22 +23,26 @@ deadlock on each other's keys; a transaction that still fails with a transient e
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.types import NullType
 
-from core.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError, ValidationError
+from core.experiments.config import MetricKind, MetricSpec
 from data.database import Database
 from data.experiment_tables import (
     ExperimentMetricStatsRow,
@@ -47,7 +51,7 @@ from data.experiment_tables import (
     ExperimentUnitCountRow,
     ExperimentUnitRow,
 )
-from data.types import utcnow
+from data.types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,43 @@ class ResultItem:
 
 
 Outcome = int | Exception  # newly stored metric values, or why the item was refused
+
+
+def validate_result(
+    experiment_id: str,
+    variants: Sequence[str],
+    specs: Mapping[str, MetricSpec],
+    request_id: str,
+    variant: str,
+    metrics: Mapping[str, Any],
+) -> ResultItem:
+    """Check one result against its experiment; every fault in one ValidationError."""
+    problems: list[str] = []
+    if not isinstance(request_id, str) or not request_id or len(request_id) > 300:
+        problems.append("request_id must be a non-empty string of at most 300 characters")
+    if variant not in variants:
+        problems.append(f"variant {variant!r} is not one of {', '.join(variants)}")
+    if not isinstance(metrics, Mapping) or not metrics:
+        problems.append("metrics must be a non-empty mapping of metric name -> number")
+        metrics = {}
+    clean: dict[str, float] = {}
+    for name, value in metrics.items():
+        spec = specs.get(name)
+        if spec is None:
+            problems.append(f"unknown metric {name!r} (known: {', '.join(specs)})")
+            continue
+        binary = spec.kind is MetricKind.BINARY
+        # True/False are fine as binary outcomes, never as measurements.
+        numeric = isinstance(value, int | float) and (binary or not isinstance(value, bool))
+        if not numeric or not math.isfinite(value):
+            problems.append(f"metric {name!r} must be a finite number, got {value!r}")
+        elif binary and not 0.0 <= value <= 1.0:
+            problems.append(f"binary metric {name!r} must lie in [0, 1], got {value!r}")
+        else:
+            clean[name] = float(value)
+    if problems:
+        raise ValidationError(f"invalid result for {experiment_id}: " + "; ".join(problems))
+    return ResultItem(experiment_id, request_id, variant, clean)
 
 
 class _Pending:
@@ -181,9 +222,43 @@ def _transient(exc: Exception) -> bool:
     return any(s in text for s in ("deadlock", "could not serialize", "database is locked", "busy"))
 
 
-def _insert(conn: Any, table: Any):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+@functools.cache
+def _statements(dialect_name: str) -> dict[str, Any]:
+    """The batch's statements, built once per dialect (the compiled cache then always hits)."""
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert
+    stats, counts = insert(STATS), insert(UNIT_COUNT)
+    return {
+        "state": select(
+            EXPERIMENT.c.experiment_id, EXPERIMENT.c.status, EXPERIMENT.c.allocation_version
+        ).where(EXPERIMENT.c.experiment_id.in_(bindparam("ids", expanding=True))),
+        # Timestamps are bound pre-converted (one conversion per batch, not per row).
+        "units": insert(UNIT)
+        .values(first_seen_at=bindparam("at", type_=NullType()))
+        .on_conflict_do_nothing(index_elements=["experiment_id", "request_id"])
+        .returning(UNIT.c.experiment_id, UNIT.c.request_id, UNIT.c.variant),
+        "results": insert(RESULT)
+        .values(recorded_at=bindparam("at", type_=NullType()))
+        .on_conflict_do_nothing(index_elements=["experiment_id", "request_id", "metric"])
+        .returning(RESULT.c.experiment_id, RESULT.c.request_id, RESULT.c.metric),
+        "stats": stats.on_conflict_do_update(
+            index_elements=["experiment_id", "variant", "metric"],
+            set_={
+                "n": STATS.c.n + stats.excluded.n,
+                "sum": STATS.c.sum + stats.excluded.sum,
+                "sum_sq": STATS.c.sum_sq + stats.excluded.sum_sq,
+            },
+        ),
+        "counts": counts.on_conflict_do_update(
+            index_elements=["experiment_id", "variant", "allocation_version"],
+            set_={"n": UNIT_COUNT.c.n + counts.excluded.n},
+        ),
+    }
+
+
+def _db_time(conn: Any, now: datetime) -> Any:
+    """``now`` as the driver wants it for a UTCDateTime column."""
+    process = UTCDateTime().bind_processor(conn.dialect)
+    return process(now) if process else now
 
 
 def _chunks(seq: list, size: int = _CHUNK) -> Iterable[list]:
@@ -194,14 +269,9 @@ def _chunks(seq: list, size: int = _CHUNK) -> Iterable[list]:
 def _write_batch(conn: Any, items: list[ResultItem], now: datetime) -> list[Outcome]:
     outcomes: list[Outcome] = [0] * len(items)
     exp_ids = sorted({it.experiment_id for it in items})
-    state = {
-        r.experiment_id: (r.status, r.allocation_version)
-        for r in conn.execute(
-            select(
-                EXPERIMENT.c.experiment_id, EXPERIMENT.c.status, EXPERIMENT.c.allocation_version
-            ).where(EXPERIMENT.c.experiment_id.in_(exp_ids))
-        )
-    }
+    sql = _statements(conn.dialect.name)
+    at = _db_time(conn, now)
+    state = {r[0]: (r[1], r[2]) for r in conn.execute(sql["state"], {"ids": exp_ids})}
     # The first item of a request in this batch proposes its variant.
     proposed: dict[tuple[str, str], str] = {}
     for i, it in enumerate(items):
@@ -215,7 +285,7 @@ def _write_batch(conn: Any, items: list[ResultItem], now: datetime) -> list[Outc
         else:
             proposed.setdefault((it.experiment_id, it.request_id), it.variant)
 
-    stored = _units(conn, proposed, state, now)
+    stored = _units(conn, proposed, state, at)
     accepted: dict[tuple[str, str, str], int] = {}  # (exp, request, metric) -> item index
     for i, it in enumerate(items):
         if isinstance(outcomes[i], Exception):
@@ -244,17 +314,12 @@ def _write_batch(conn: Any, items: list[ResultItem], now: datetime) -> list[Outc
             "metric": metric,
             "variant": items[i].variant,
             "value": items[i].metrics[metric],
-            "recorded_at": now,
+            "at": at,
         }
         for (exp, req, metric), i in sorted(accepted.items())
     ]
-    stmt = (
-        _insert(conn, RESULT)
-        .on_conflict_do_nothing(index_elements=["experiment_id", "request_id", "metric"])
-        .returning(RESULT.c.experiment_id, RESULT.c.request_id, RESULT.c.metric)
-    )
     sums: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
-    for exp, req, metric in conn.execute(stmt, rows):
+    for exp, req, metric in conn.execute(sql["results"], rows):
         i = accepted[(exp, req, metric)]
         value = items[i].metrics[metric]
         acc = sums[(exp, items[i].variant, metric)]
@@ -263,16 +328,8 @@ def _write_batch(conn: Any, items: list[ResultItem], now: datetime) -> list[Outc
         acc[2] += value * value
         outcomes[i] += 1
     if sums:
-        ins = _insert(conn, STATS)
         conn.execute(
-            ins.on_conflict_do_update(
-                index_elements=["experiment_id", "variant", "metric"],
-                set_={
-                    "n": STATS.c.n + ins.excluded.n,
-                    "sum": STATS.c.sum + ins.excluded.sum,
-                    "sum_sq": STATS.c.sum_sq + ins.excluded.sum_sq,
-                },
-            ),
+            sql["stats"],
             [
                 {
                     "experiment_id": e,
@@ -292,9 +349,10 @@ def _units(
     conn: Any,
     proposed: dict[tuple[str, str], str],
     state: dict[str, tuple[str, int]],
-    now: datetime,
+    at: Any,
 ) -> dict[tuple[str, str], str]:
     """Each request's stored variant, inserting units for new requests of running experiments."""
+    sql = _statements(conn.dialect.name)
     stored: dict[tuple[str, str], str] = {}
     new_rows = [
         {
@@ -302,19 +360,14 @@ def _units(
             "request_id": req,
             "variant": variant,
             "allocation_version": state[exp][1],
-            "first_seen_at": now,
+            "at": at,
         }
         for (exp, req), variant in sorted(proposed.items())
         if state[exp][0] == "running"
     ]
     counts: dict[tuple[str, str, int], int] = defaultdict(int)
     if new_rows:
-        stmt = (
-            _insert(conn, UNIT)
-            .on_conflict_do_nothing(index_elements=["experiment_id", "request_id"])
-            .returning(UNIT.c.experiment_id, UNIT.c.request_id, UNIT.c.variant)
-        )
-        for exp, req, variant in conn.execute(stmt, new_rows):
+        for exp, req, variant in conn.execute(sql["units"], new_rows):
             stored[(exp, req)] = variant
             counts[(exp, variant, state[exp][1])] += 1
     missing = sorted(k for k in proposed if k not in stored)
@@ -325,12 +378,8 @@ def _units(
         for exp, req, variant in conn.execute(query):
             stored[(exp, req)] = variant
     if counts:
-        ins = _insert(conn, UNIT_COUNT)
         conn.execute(
-            ins.on_conflict_do_update(
-                index_elements=["experiment_id", "variant", "allocation_version"],
-                set_={"n": UNIT_COUNT.c.n + ins.excluded.n},
-            ),
+            sql["counts"],
             [
                 {"experiment_id": e, "variant": v, "allocation_version": ver, "n": n}
                 for (e, v, ver), n in sorted(counts.items())

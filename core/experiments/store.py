@@ -102,22 +102,21 @@ class ExperimentStore:
             return session.get(ExperimentRow, experiment_id) is not None
 
     def list(self, status: ExperimentStatus | None = None) -> list[ExperimentInfo]:
-        query = select(ExperimentRow).order_by(col(ExperimentRow.created_at).desc())
+        """Newest first, each with its current allocation (one joined query)."""
+        query = (
+            select(ExperimentRow, ExperimentAllocationRow)
+            .join(
+                ExperimentAllocationRow,
+                (ExperimentAllocationRow.experiment_id == ExperimentRow.experiment_id)
+                & (ExperimentAllocationRow.version == ExperimentRow.allocation_version),
+            )
+            .order_by(col(ExperimentRow.created_at).desc())
+        )
         if status is not None:
             query = query.where(ExperimentRow.status == status.value)
         with self.db.session() as session:
             rows = session.exec(query).all()
-            current = {
-                (a.experiment_id, a.version): a.allocation
-                for a in session.exec(select(ExperimentAllocationRow)).all()
-            }
-        return [
-            _info(
-                r,
-                {k: float(v) for k, v in current[(r.experiment_id, r.allocation_version)].items()},
-            )
-            for r in rows
-        ]
+        return [_info(r, {k: float(v) for k, v in a.allocation.items()}) for r, a in rows]
 
     def routing_state(self, experiment_id: str) -> tuple[str, int]:
         with self.db.session() as session:

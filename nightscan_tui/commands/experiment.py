@@ -191,14 +191,14 @@ def _analysis_view(a: dict[str, Any]):
     parts: list[Any] = [Panel(head, expand=False)]
     for key, comp in a["comparisons"].items():
         table = Table(title=key, header_style="bold", title_justify="left")
-        for column in ("metric", comp["control"], comp["treatment"], "lift [CI]", "p", "p (Holm)"):
-            table.add_column(column, justify="left" if column == "metric" else "right")
-        table.add_column("always-valid p", justify="right")
+        table.add_column("metric", no_wrap=True)
+        for column in (comp["control"], comp["treatment"], "lift [CI]", "p", "always-valid p"):
+            table.add_column(column, justify="right")
         table.add_column("winner")
         for metric, r in comp["metric_comparisons"].items():
-            label = metric + ("" if r["higher_is_better"] else " (lower better)")
-            if r["primary"]:
-                label += " *"
+            label = ("* " if r["primary"] else "") + metric
+            if not r["higher_is_better"]:
+                label += " ↓"
             winner = r["winner"]
             style = (
                 "" if winner is None else "bold green" if winner != comp["control"] else "yellow"
@@ -206,12 +206,11 @@ def _analysis_view(a: dict[str, Any]):
             lift = "-" if r["relative_lift"] is None else f"{r['relative_lift'] * 100:+.2f}%"
             table.add_row(
                 label,
-                f"{r['control_mean']:.4g} (n={r['control_n']})",
-                f"{r['treatment_mean']:.4g} (n={r['treatment_n']})",
-                f"{lift} {_pct_interval(r['relative_lift_ci'])}",
-                _fmt(r["p_value"], 3),
-                _fmt(r["p_value_adjusted"], 3),
-                _fmt(r["sequential"]["always_valid_p_adjusted"], 3),
+                f"{r['control_mean']:.4g}\nn={r['control_n']}",
+                f"{r['treatment_mean']:.4g}\nn={r['treatment_n']}",
+                f"{lift}\n{_pct_interval(r['relative_lift_ci'])}",
+                f"{_fmt(r['p_value'], 2)}\nHolm {_fmt(r['p_value_adjusted'], 2)}",
+                _fmt(r["sequential"]["always_valid_p_adjusted"], 2),
                 Text(winner or "-", style=style),
             )
         power = a["power"].get(key, {})
@@ -219,7 +218,7 @@ def _analysis_view(a: dict[str, Any]):
             table.caption = (
                 f"power {power['achieved_power']:.0%} for a {power['mde_relative']:.0%} change in "
                 f"{power['metric']}; {power['remaining']['total']} more units for "
-                f"{power['target_power']:.0%}.  * primary metric"
+                f"{power['target_power']:.0%}.  * primary metric  ↓ lower is better"
             )
         parts.append(table)
     return Group(*parts)
