@@ -6,7 +6,7 @@ from nightscan_tui.console_io import out
 
 
 def demo() -> None:
-    """Seed the demo home (two trained versions) and print the registry and their comparison."""
+    """Seed the demo home (two trained versions, a deployment, a 70/30 experiment) and show it."""
     from core import get_context, get_model_registry
     from core.demo import DEMO_MODEL, seed_demo
     from nightscan_tui.render import comparison_table, models_table
@@ -16,11 +16,12 @@ def demo() -> None:
         seeded = seed_demo(on_step=lambda msg: status.update(msg))
     out.print("demo home seeded" if seeded else "demo home already seeded")
     registry = get_model_registry()
+    models = registry.list_models(model_id=DEMO_MODEL)
+    out.print(models_table(models, title="Registry", width=out.width))
+    for m in models:
+        out.print(f"{m.ref}  sha256:{m.checksum}  {m.file_size_bytes:,} bytes", highlight=False)
     out.print(
-        models_table(
-            registry.list_models(model_id=DEMO_MODEL), wide=True, title="Registry", width=out.width
+        comparison_table(
+            registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0"))
         )
-    )
-    out.print(
-        comparison_table(registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0")))
     )
