@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -31,7 +32,14 @@ def _metric(metrics: dict[str, float], name: str) -> str:
 def models_table(models: list, wide: bool = False, title: str | None = None, width: int = 120):
     """One row per version. Under 110 columns only the identity and quality columns remain."""
     roomy = width >= 110
-    table = Table(title=title, header_style="bold")
+    # Narrow terminals lose the vertical rules: 18 characters that the ids need more.
+    table = Table(
+        title=title,
+        header_style="bold",
+        box=box.HEAVY_HEAD if roomy else box.SIMPLE_HEAD,
+        pad_edge=roomy,
+        collapse_padding=not roomy,
+    )
     table.add_column("model", overflow="fold", min_width=8)
     table.add_column("version", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -40,7 +48,9 @@ def models_table(models: list, wide: bool = False, title: str | None = None, wid
     table.add_column("accuracy", justify="right", no_wrap=True)
     table.add_column("f1", justify="right", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("checksum" if wide else "sha256", style="dim", overflow="fold")
+    table.add_column(
+        "checksum" if wide else "sha256", style="dim", overflow="fold", no_wrap=not wide
+    )
     if roomy:
         table.add_column("tags", overflow="fold")
         table.add_column("created", no_wrap=True)

@@ -19,9 +19,8 @@ def demo() -> None:
     models = registry.list_models(model_id=DEMO_MODEL)
     out.print(models_table(models, title="Registry", width=out.width))
     for m in models:
-        out.print(f"{m.ref}  sha256:{m.checksum}  {m.file_size_bytes:,} bytes", highlight=False)
+        out.print(f"{m.ref}  {m.file_size_bytes:,} bytes", highlight=False)
+        out.print(f"  sha256:{m.checksum}", highlight=False, style="dim")
     out.print(
-        comparison_table(
-            registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0"))
-        )
+        comparison_table(registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0")))
     )
