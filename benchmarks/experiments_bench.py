@@ -98,7 +98,7 @@ def bench_routing(decisions: int) -> float:
     return best
 
 
-# ---- durable writes from several processes --------------------------------------------------------
+# ---- durable writes from several processes ---------------------------------------------------
 
 
 def _writer(home: str, worker: int, per_worker: int, threads: int, ready, go, done) -> None:

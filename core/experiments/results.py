@@ -31,7 +31,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -117,11 +116,27 @@ def validate_result(
 
 
 class _Pending:
-    __slots__ = ("items", "future")
+    """A caller's items and a lock it sleeps on until the committer releases it (cheaper than
+    a Future or a Condition when hundreds of threads wait on one commit)."""
+
+    __slots__ = ("items", "done", "outcomes", "error")
 
     def __init__(self, items: list[ResultItem]) -> None:
         self.items = items
-        self.future: Future[list[Outcome]] = Future()
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.outcomes: list[Outcome] = []
+        self.error: BaseException | None = None
+
+    def finish(self, outcomes: list[Outcome] | None, error: BaseException | None = None) -> None:
+        self.outcomes, self.error = outcomes or [], error
+        self.done.release()
+
+    def wait(self) -> list[Outcome]:
+        self.done.acquire()
+        if self.error is not None:
+            raise self.error
+        return self.outcomes
 
 
 _STOP = object()
@@ -133,7 +148,7 @@ class ResultWriter:
     def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.clock = clock
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -146,7 +161,7 @@ class ResultWriter:
         pending = _Pending(items)
         self._ensure_started()
         self._queue.put(pending)
-        return pending.future.result()
+        return pending.wait()
 
     def close(self) -> None:
         with self._lock:
@@ -175,28 +190,36 @@ class ResultWriter:
             first = self._queue.get()
             if first is _STOP:
                 return
-            batch, size = [first], len(first.items)
-            stop = False
-            while size < MAX_BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                batch.append(nxt)
-                size += len(nxt.items)
-            self._commit(batch)
-            if stop:
+            batch = [first]
+            if self._commit(batch):
                 return
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        items = [item for p in batch for item in p.items]
+    def _drain(self, batch: list[_Pending]) -> bool:
+        """Add what queued up meanwhile to ``batch``; True if a stop request was seen."""
+        size = sum(len(p.items) for p in batch)
+        while size < MAX_BATCH:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if nxt is _STOP:
+                return True
+            batch.append(nxt)
+            size += len(nxt.items)
+        return False
+
+    def _commit(self, batch: list[_Pending]) -> bool:
+        """Write ``batch`` (grown by whatever arrives before the write lock is ours) in one
+        transaction, retrying transient failures, and wake its callers. True means stop."""
+        stop = False
         for attempt in range(_RETRIES):
             try:
-                with self.db.write() as session:
-                    outcomes = _write_batch(session.connection(), items, self.clock())
+                # A bare connection, no ORM session; on SQLite it begins IMMEDIATE, so this
+                # waits for the write lock, and callers arriving meanwhile join the batch.
+                with self.db.write_engine.begin() as conn:
+                    stop = self._drain(batch) or stop
+                    items = [item for p in batch for item in p.items]
+                    outcomes = _write_batch(conn, items, self.clock())
                 self.commits += 1
                 break
             except (OperationalError, DBAPIError) as exc:
@@ -204,17 +227,18 @@ class ResultWriter:
                     time.sleep(0.01 * 2**attempt)
                     continue
                 for p in batch:
-                    p.future.set_exception(exc)
-                return
+                    p.finish(None, exc)
+                return stop
             except Exception as exc:  # a bug must reach every caller, not kill the thread
                 log.exception("result batch failed")
                 for p in batch:
-                    p.future.set_exception(exc)
-                return
+                    p.finish(None, exc)
+                return stop
         start = 0
         for p in batch:
-            p.future.set_result(outcomes[start : start + len(p.items)])
+            p.finish(outcomes[start : start + len(p.items)])
             start += len(p.items)
+        return stop
 
 
 def _transient(exc: Exception) -> bool:
