@@ -100,6 +100,11 @@ class _Bucket:
         return SecondSample(float(self.second), self.count, self.errors, avg, p95)
 
 
+def arm_key(deployment_id: str, model_version: str) -> str:
+    """The tracker key of one version's traffic within one deployment."""
+    return f"{deployment_id}@{model_version}"
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default), without numpy."""
     if not sorted_values:
@@ -148,18 +153,21 @@ class PerformanceTracker:
     # ---- recording ---------------------------------------------------------------------
 
     def record(self, deployment_id: str, model_version: str, latency_s: float, ok: bool) -> None:
+        """One request, counted for the deployment, for the version, and for the version within
+        the deployment (``arm_key``: what a canary judge or an error-rate rollback compares)."""
         now = self._clock()
         with self._lock:
-            for key, version in ((deployment_id, model_version), (model_version, model_version)):
+            for key in (deployment_id, model_version, arm_key(deployment_id, model_version)):
                 series = self._series.get(key)
-                if series is None or series.model_version != version:
-                    series = self._series[key] = _Series(version)
+                if series is None:
+                    series = self._series[key] = _Series(model_version)
+                series.model_version = model_version  # the version served most recently
                 series.add(now, latency_s, ok)
 
     def record_feedback(self, deployment_id: str, model_version: str, correct: bool) -> None:
         now = self._clock()
         with self._lock:
-            for key in (deployment_id, model_version):
+            for key in (deployment_id, model_version, arm_key(deployment_id, model_version)):
                 series = self._series.get(key)
                 if series is not None:
                     bucket = series.bucket(now)
