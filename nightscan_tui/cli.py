@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from nightscan_tui.commands import audit, demo, deployment, experiment, registry, serving, train
+from nightscan_tui.commands import (
+    audit,
+    demo,
+    deployment,
+    events,
+    experiment,
+    registry,
+    serving,
+    token,
+    train,
+)
 from nightscan_tui.console_io import err
 
 
@@ -79,6 +89,8 @@ app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("train")(train.train)
 app.command("audit")(audit.audit)
+app.command("events")(events.events)
+app.add_typer(token.app, name="token", help="API tokens: create, list, revoke.")
 app.command("demo")(demo.demo)
 
 

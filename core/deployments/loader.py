@@ -7,6 +7,7 @@ two deployments or experiment variants of one version never load it twice.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,8 +27,13 @@ MODEL_CACHE_BYTES = 2 * 1024**3
 
 
 class ModelLoader:
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        on_batch: Callable[[str], Callable[[int, float], None]] | None = None,
+    ) -> None:
         self.registry = registry
+        self.on_batch = on_batch  # model version -> hook called after every forward pass
         self._cache: ModelCache | None = None
         self._load_lock = threading.Lock()
 
@@ -64,6 +70,7 @@ class ModelLoader:
             ),
             device=device,
             name=meta.ref,
+            on_batch=self.on_batch(meta.ref) if self.on_batch else None,
         )
         features = FeatureConfig.from_dict(meta.training_config.get("features") or {})
         served = ServedModel(meta.ref, labels, features.clip_samples, runtime, device)

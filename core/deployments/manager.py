@@ -33,6 +33,7 @@ from core.errors import (
 )
 from core.lifecycle import TRANSITIONS, ModelStatus
 from core.model_metadata import ModelMetadata
+from core.monitoring.metrics import LiveGauges, ServingMetrics, experiment_confidences
 from core.registry import ModelRegistry, get_model_registry
 from data.deployment_tables import DeploymentRevisionRow, DeploymentRow
 from data.types import utcnow
@@ -116,7 +117,9 @@ class DeploymentManager:
         self.snapshots = SnapshotStore(ctx.db)
         self.performance_tracker.set_remote_sources(self.snapshots.latest, self.snapshots.history)
         self.pool = ServingPool()
-        self.loader = ModelLoader(self.registry)
+        self.metrics = ServingMetrics()
+        self.metrics.add_collector(LiveGauges(self, experiment_confidences))
+        self.loader = ModelLoader(self.registry, on_batch=self.metrics.batch_hook)
         self.predictor = Predictor(self)
         self.supervisor = Supervisor(self)
 

@@ -12,6 +12,8 @@ from core import events
 from core.deployments.probe import probe_runtime
 from core.deployments.serving import ServedDeployment, ServedModel
 from core.errors import NightScanError
+from core.monitoring.actions import ErrorRateRollback
+from core.monitoring.alerts import AlertEvaluator, experiment_samples, serving_samples
 from data.deployment_tables import DeploymentRow
 from data.types import utcnow
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from core.deployments.manager import DeploymentInfo, DeploymentManager
 
 log = logging.getLogger(__name__)
+EXPERIMENT_ALERT_EVERY_S = 15.0
 
 
 class Supervisor:
@@ -26,6 +29,10 @@ class Supervisor:
         self.manager = manager
         self._loop_thread: threading.Thread | None = None
         self._loop_stop = threading.Event()
+        self.alerts = AlertEvaluator()
+        self.error_rollback = ErrorRateRollback()
+        self._experiment_samples: list = []
+        self._experiment_samples_at = float("-inf")
 
     def health(self, deployment_id: str) -> dict[str, Any]:
         """Probe the deployment with a real inference now (loading it here if needed)."""
@@ -114,9 +121,23 @@ class Supervisor:
                 result = probe_runtime(served, float(info.config.health_check["timeout"]))
                 self._note_probe(dep, info, result.ok, result.detail)
             self._autoscale(dep, served)
+        self.error_rollback.evaluate(self.manager)
+        self._evaluate_alerts()
         self.manager.snapshots.maybe_persist(
             self.manager.performance_tracker, list(self.manager.pool.deployments)
         )
+
+    def _evaluate_alerts(self) -> None:
+        # Experiment analyses are cheap but not free: refresh their samples every 15 s and
+        # reuse them in between, so an alert neither flaps nor lags by more than that.
+        now = time.monotonic()
+        if now - self._experiment_samples_at >= EXPERIMENT_ALERT_EVERY_S:
+            self._experiment_samples_at = now
+            try:
+                self._experiment_samples = experiment_samples()
+            except Exception:
+                log.exception("experiment alert samples failed")
+        self.alerts.evaluate(serving_samples(self.manager) + self._experiment_samples)
 
     def _autoscale(self, dep: ServedDeployment, served: ServedModel) -> None:
         scaling = dep.config.scaling

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError as PydanticValidationError
 
+from core.auth import AuthenticationError
 from core.deployments import DeploymentManager, get_deployment_manager
 from core.errors import NightScanError, OverloadedError, PayloadTooLargeError, ValidationError
-from core.server import oip, views
+from core.server import actions, oip, views
 from core.server.schemas import (
     FeedbackRequest,
     FeedbackResponse,
@@ -27,10 +29,13 @@ from core.server.schemas import (
     Problem,
     WaveformRequest,
 )
+from core.server.security import require
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 64 * 1024**2
 AUDIO_CONTENT_TYPES = ("audio/", "application/octet-stream")
+TRUE = ("1", "true", "yes", "on")
+EXPERIMENT_CHECK_S = 30.0
 ERRORS = {
     400: {"model": Problem},
     404: {"model": Problem},
@@ -50,10 +55,19 @@ def _problem(status: int, detail: str, headers: dict[str, str] | None = None) ->
 
 
 def create_app(
-    manager: DeploymentManager | None = None, *, background: bool = True, interval_s: float = 1.0
+    manager: DeploymentManager | None = None,
+    *,
+    background: bool = True,
+    interval_s: float = 1.0,
+    require_predict_token: bool | None = None,
 ) -> FastAPI:
     """The app; with ``background`` the serving loop (reconcile, health checks, autoscaling,
-    snapshots) runs while the app does. Shutdown drains queued requests and flushes results."""
+    snapshots, alerts) and the experiment monitor run while the app does. Shutdown drains
+    queued requests. ``/predict`` and ``/feedback`` take a token only when
+    ``require_predict_token`` (default: ``$NIGHTSCAN_REQUIRE_PREDICT_TOKEN``)."""
+    if require_predict_token is None:
+        require_predict_token = os.environ.get("NIGHTSCAN_REQUIRE_PREDICT_TOKEN", "") in TRUE
+    predict_guard = [Depends(require("viewer"))] if require_predict_token else []
 
     def get_manager() -> DeploymentManager:
         return manager or get_deployment_manager()
@@ -65,11 +79,17 @@ def create_app(
         import anyio
 
         await anyio.to_thread.run_sync(mgr.reconcile)  # restore deployments after a restart
+        monitor = None
         if background:
+            from core.experiments import ExperimentMonitor
+
             mgr.start_background(interval_s)
+            monitor = ExperimentMonitor(interval=EXPERIMENT_CHECK_S).start()  # auto-stop, bandits
         try:
             yield
         finally:
+            if monitor is not None:
+                monitor.stop()
             # uvicorn has let in-flight requests finish; each acknowledged experiment result was
             # committed before its response, so draining the runtimes is all that is left.
             await anyio.to_thread.run_sync(mgr.close)
@@ -84,6 +104,8 @@ def create_app(
     @app.exception_handler(NightScanError)
     async def nightscan_error(_request: Request, exc: NightScanError) -> JSONResponse:
         headers = None
+        if isinstance(exc, AuthenticationError):
+            headers = {"WWW-Authenticate": "Bearer"}
         if isinstance(exc, OverloadedError):
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
         return _problem(exc.http_status, str(exc), headers)
@@ -106,6 +128,7 @@ def create_app(
         response_model=PredictResponse,
         responses=ERRORS,
         summary="Classify an audio clip",
+        dependencies=predict_guard,
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -150,7 +173,9 @@ def create_app(
             else None,
         )
 
-    @app.post("/feedback", response_model=FeedbackResponse, responses=ERRORS)
+    @app.post(
+        "/feedback", response_model=FeedbackResponse, responses=ERRORS, dependencies=predict_guard
+    )
     def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
         """Ground truth for an earlier prediction; recorded as accuracy for its version."""
         return FeedbackResponse(
@@ -158,6 +183,14 @@ def create_app(
                 body.request_id, body.true_label, body.experiment_id
             )
         )
+
+    @app.get("/metrics", include_in_schema=True, response_class=Response)
+    def metrics(request: Request) -> Response:
+        """Prometheus text format: request counters and latency/batch histograms, plus the
+        gauges the seed's alert rules use (model_inference_latency_p95, model_error_rate,
+        ab_test_confidence)."""
+        body, content_type = request.app.state.manager.metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
@@ -187,6 +220,7 @@ def create_app(
         )
 
     app.include_router(views.router)
+    app.include_router(actions.router)
     app.include_router(oip.router)
     return app
 

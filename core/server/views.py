@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from core.registry import get_model_registry
+from core.server.security import Viewer
 
 router = APIRouter()
 
@@ -86,8 +87,8 @@ def experiment_status(experiment_id: str) -> dict[str, Any]:
 
 
 @router.get("/experiments/{experiment_id}/analysis", tags=["views"])
-def experiment_analysis(experiment_id: str) -> dict[str, Any]:
-    """The full statistical analysis (the seed's shape)."""
+def experiment_analysis(experiment_id: str, _who: Viewer) -> dict[str, Any]:
+    """The full statistical analysis (the seed's shape); needs a token (viewer or above)."""
     from core.experiments import get_ab_test_manager
 
     return get_ab_test_manager().analyze_experiment(experiment_id)

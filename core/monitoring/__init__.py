@@ -1,0 +1,1 @@
+"""Prometheus metrics, the seed's alert conditions evaluated in-process, automated actions."""

@@ -1,0 +1,59 @@
+"""``nightscan events``: automated actions, alerts and milestones."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from nightscan_tui.console_io import local_time, out, print_json
+
+SEVERITY_STYLE = {"info": "", "warning": "yellow", "critical": "bold red"}
+
+
+def _print(events) -> None:
+    for e in events:
+        style = SEVERITY_STYLE.get(e.severity, "")
+        sev = f"[{style}]{e.severity:<8}[/]" if style else f"{e.severity:<8}"
+        out.print(f"{local_time(e.at)}  {sev} {e.kind:<28} {e.message}", highlight=False, soft_wrap=True)
+
+
+def events(
+    kind: Annotated[str | None, typer.Option("--kind", help="Prefix, e.g. deployment.")] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="A deployment or experiment.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The event stream: alerts firing and resolving, rollbacks, canary steps, auto-stops."""
+    import json
+
+    from core.events import recent_events
+
+    batch = list(reversed(recent_events(kind=kind, source=source, limit=limit)))
+
+    def emit(items) -> None:
+        if as_json:
+            for e in items:
+                print(json.dumps(e.to_dict(), default=str), flush=True)
+        else:
+            _print(items)
+
+    if as_json and not follow:
+        print_json([e.to_dict() for e in batch])
+        return
+    if not batch and not follow:
+        out.print("no events yet")
+    emit(batch)
+    last = batch[-1].id if batch else 0
+    while follow:
+        time.sleep(1.0)
+        new = recent_events(kind=kind, source=source, after_id=last, limit=500)
+        if new:
+            emit(new)
+            last = new[-1].id
