@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import events
-from core.deployments.tracker import arm_key
 from core.errors import NightScanError
 
 log = logging.getLogger(__name__)
@@ -27,6 +26,8 @@ class ErrorRateRollback:
 
     def evaluate(self, manager: Any) -> list[str]:
         """Roll back every deployment over the threshold; returns their ids."""
+        from core.deployments.tracker import arm_key  # here: deployments import this module
+
         rolled = []
         with manager.pool.lock:
             served = [(d.config, d.model_ref) for d in manager.pool.deployments.values()]
