@@ -101,7 +101,9 @@ def bench_routing(decisions: int) -> float:
 # ---- durable writes from several processes ---------------------------------------------------
 
 
-def _writer(home: str, worker: int, per_worker: int, threads: int, ready, go, done) -> None:
+def _writer(
+    home: str, worker: int, per_worker: int, threads: int, bulk: int, ready, go, done
+) -> None:
     import threading
 
     import core
@@ -113,13 +115,19 @@ def _writer(home: str, worker: int, per_worker: int, threads: int, ready, go, do
     ready.put(worker)
     go.wait()
 
+    def result(i: int) -> tuple[str, str, str, dict[str, float]]:
+        request = f"w{worker}-{bulk}-{i}"
+        variant = manager.assign("writes", request)[0]
+        return ("writes", request, variant, {"accuracy": float(i % 3 == 0), "inference_time": 0.2})
+
     def run(t: int) -> None:
-        for i in range(t, per_worker, threads):
-            request = f"w{worker}-{i}"
-            variant = manager.assign("writes", request)[0]
-            manager.record_result(
-                "writes", request, variant, {"accuracy": float(i % 3 == 0), "inference_time": 0.2}
-            )
+        mine = range(t, per_worker, threads)
+        if bulk == 1:
+            for i in mine:
+                manager.record_result(*result(i))
+            return
+        for first in range(0, len(mine), bulk):
+            manager.record_results([result(i) for i in mine[first : first + bulk]])
 
     pool = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
     for t in pool:
@@ -129,11 +137,13 @@ def _writer(home: str, worker: int, per_worker: int, threads: int, ready, go, do
     done.put((worker, manager.writer.commits))
 
 
-def bench_writes(home: Path, writers: int, per_worker: int, threads: int) -> tuple[float, int]:
+def bench_writes(
+    home: Path, writers: int, per_worker: int, threads: int, bulk: int = 1
+) -> tuple[float, int]:
     ctx = mp.get_context("spawn")
     ready, done, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [
-        ctx.Process(target=_writer, args=(str(home), w, per_worker, threads, ready, go, done))
+        ctx.Process(target=_writer, args=(str(home), w, per_worker, threads, bulk, ready, go, done))
         for w in range(writers)
     ]
     for p in procs:
@@ -192,6 +202,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--per-writer", type=int, default=25_000)
     parser.add_argument("--threads", type=int, default=32, help="caller threads per writer")
+    parser.add_argument("--bulk", type=int, default=100, help="results per record_results call")
     parser.add_argument("--large", type=int, default=10_000_000)
     parser.add_argument("--home", type=Path, default=None, help="keep the data here")
     parser.add_argument("--no-append", action="store_true", help="do not touch RESULTS.md")
@@ -207,17 +218,21 @@ def main() -> None:
         console.print(f"routing: {rate:,.0f} decisions/s")
 
         create("writes")
-        rate, commits = bench_writes(home, args.writers, args.per_writer, args.threads)
         total = args.writers * args.per_writer
-        rows.append(
-            (
-                f"durable record_result / s ({args.writers} processes x {args.threads} "
-                f"threads, {total:,} results of 2 metrics)",
-                f"{rate:,.0f}",
-                f"goal >= 20,000; {commits:,} commits",
+        for bulk in (1, args.bulk):
+            rate, commits = bench_writes(home, args.writers, args.per_writer, args.threads, bulk)
+            call = (
+                "record_result (1 per call)" if bulk == 1 else f"record_results ({bulk} per call)"
             )
-        )
-        console.print(f"writes: {rate:,.0f} results/s in {commits:,} commits")
+            rows.append(
+                (
+                    f"durable {call} / s: {args.writers} processes x {args.threads} threads, "
+                    f"{total:,} results of 2 metrics",
+                    f"{rate:,.0f}",
+                    f"goal >= 20,000; {commits:,} commits",
+                )
+            )
+            console.print(f"writes, {call}: {rate:,.0f} results/s in {commits:,} commits")
 
         for size, name in ((10_000, "small"), (args.large, "large")):
             create(name, ["accuracy"])

@@ -27,6 +27,7 @@ import functools
 import logging
 import math
 import queue
+import random
 import threading
 import time
 from collections import defaultdict
@@ -35,10 +36,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import DateTime, bindparam, event, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.types import NullType
+from sqlalchemy.types import TypeDecorator
 
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.experiments.config import MetricKind, MetricSpec
@@ -56,7 +58,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 20_000  # metric values per transaction
 _CHUNK = 500  # keys per IN (...) query
-_RETRIES = 5
+_RETRIES = 5  # for deadlocks and serialisation failures (PostgreSQL)
+LOCK_TIMEOUT_S = 30.0  # how long to wait for SQLite's write lock, as data.database does
 
 EXPERIMENT = ExperimentRow.__table__
 UNIT = ExperimentUnitRow.__table__
@@ -153,6 +156,15 @@ class ResultWriter:
         self._lock = threading.Lock()
         self._closed = False
         self.commits = 0  # transactions committed (for tests and the benchmark)
+        self._private: Database | None = None
+        self._engine = db.write_engine
+        if db.is_sqlite and make_url(db.url).database not in (None, "", ":memory:"):
+            # SQLite's built-in busy handler sleeps up to 100 ms between tries, leaving the
+            # write lock idle while other processes wait. The committer gets a private
+            # connection that fails fast instead, and polls for the lock every ~0.5 ms.
+            self._private = Database(db.url)
+            event.listen(self._private.write_engine, "connect", _fail_fast_when_locked)
+            self._engine = self._private.write_engine
 
     def write(self, items: list[ResultItem]) -> list[Outcome]:
         """Block until ``items`` are committed; one outcome per item, in order."""
@@ -170,6 +182,8 @@ class ResultWriter:
         if thread is not None:
             self._queue.put(_STOP)
             thread.join(timeout=30)
+        if self._private is not None:
+            self._private.dispose()
 
     # ---- the committer thread ----------------------------------------------------------------
 
@@ -212,18 +226,23 @@ class ResultWriter:
         """Write ``batch`` (grown by whatever arrives before the write lock is ours) in one
         transaction, retrying transient failures, and wake its callers. True means stop."""
         stop = False
-        for attempt in range(_RETRIES):
+        attempt, deadline = 0, time.monotonic() + LOCK_TIMEOUT_S
+        while True:
             try:
                 # A bare connection, no ORM session; on SQLite it begins IMMEDIATE, so this
                 # waits for the write lock, and callers arriving meanwhile join the batch.
-                with self.db.write_engine.begin() as conn:
+                with self._engine.begin() as conn:
                     stop = self._drain(batch) or stop
                     items = [item for p in batch for item in p.items]
                     outcomes = _write_batch(conn, items, self.clock())
                 self.commits += 1
                 break
             except (OperationalError, DBAPIError) as exc:
-                if attempt + 1 < _RETRIES and _transient(exc):
+                if _locked(exc) and time.monotonic() < deadline:
+                    time.sleep(random.uniform(0.0002, 0.0008))
+                    continue
+                attempt += 1
+                if attempt < _RETRIES and _transient(exc):
                     time.sleep(0.01 * 2**attempt)
                     continue
                 for p in batch:
@@ -239,6 +258,16 @@ class ResultWriter:
             p.finish(outcomes[start : start + len(p.items)])
             start += len(p.items)
         return stop
+
+
+def _fail_fast_when_locked(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")
+    cur.close()
+
+
+def _locked(exc: Exception) -> bool:
+    return "database is locked" in str(getattr(exc, "orig", exc)).lower()
 
 
 def _transient(exc: Exception) -> bool:
@@ -257,11 +286,11 @@ def _statements(dialect_name: str) -> dict[str, Any]:
         ).where(EXPERIMENT.c.experiment_id.in_(bindparam("ids", expanding=True))),
         # Timestamps are bound pre-converted (one conversion per batch, not per row).
         "units": insert(UNIT)
-        .values(first_seen_at=bindparam("at", type_=NullType()))
+        .values(first_seen_at=bindparam("at", type_=_Raw()))
         .on_conflict_do_nothing(index_elements=["experiment_id", "request_id"])
         .returning(UNIT.c.experiment_id, UNIT.c.request_id, UNIT.c.variant),
         "results": insert(RESULT)
-        .values(recorded_at=bindparam("at", type_=NullType()))
+        .values(recorded_at=bindparam("at", type_=_Raw()))
         .on_conflict_do_nothing(index_elements=["experiment_id", "request_id", "metric"])
         .returning(RESULT.c.experiment_id, RESULT.c.request_id, RESULT.c.metric),
         "stats": stats.on_conflict_do_update(
@@ -279,9 +308,19 @@ def _statements(dialect_name: str) -> dict[str, Any]:
     }
 
 
+class _Raw(TypeDecorator):
+    """A timestamp already converted for the driver: no per-row bind processing."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
+
+
 def _db_time(conn: Any, now: datetime) -> Any:
     """``now`` as the driver wants it for a UTCDateTime column."""
-    process = UTCDateTime().bind_processor(conn.dialect)
+    process = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return process(now) if process else now
 
 
