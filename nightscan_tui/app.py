@@ -1,0 +1,202 @@
+"""The operations console: a Textual app over the same core services as the CLI.
+
+``make_app()`` builds it for the CLI, the tests and the screenshot script alike;
+``run_console()`` runs it in the terminal and stops any background services afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.worker import Worker, WorkerState
+
+import screens
+from screens.base import NightScanScreen, describe_error
+from screens.commands import ScreenActionsProvider
+from screens.deployments import DeploymentsScreen
+from screens.events import EventsScreen
+from screens.experiments import ExperimentsScreen
+from screens.modals.help import HelpModal
+from screens.registry import RegistryScreen
+
+
+class Services(Protocol):
+    """Background services the console starts and the caller stops (``core.demo.DemoServices``)."""
+
+    url: str
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
+class NightScanApp(App[None]):
+    TITLE = "NightScan Ops"
+    CSS_PATH = str(Path(screens.__file__).parent / "app.tcss")
+    MODES = {
+        "registry": RegistryScreen,
+        "experiments": ExperimentsScreen,
+        "deployments": DeploymentsScreen,
+        "events": EventsScreen,
+    }
+    DEFAULT_MODE = "registry"
+    COMMANDS = App.COMMANDS | {ScreenActionsProvider}
+    # Wide terminals put the detail beside the list instead of below it.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (170, "-wide")]
+    BINDINGS = [
+        Binding("1", "switch_mode('registry')", "Registry", show=False, id="app.registry"),
+        Binding("2", "switch_mode('experiments')", "Experiments", show=False, id="app.experiments"),
+        Binding("3", "switch_mode('deployments')", "Deployments", show=False, id="app.deployments"),
+        Binding("4", "switch_mode('events')", "Events", show=False, id="app.events"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("colon", "command_palette", "Jump / command", show=False, id="app.jump"),
+        Binding("ctrl+r", "toggle_read_only", "Read-only on/off", show=False, id="app.read_only"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    read_only: reactive[bool] = reactive(False)
+
+    def __init__(
+        self,
+        read_only: bool = False,
+        services: Services | None = None,
+        cursor_blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.set_reactive(NightScanApp.read_only, read_only)
+        self.services = services
+        self.cursor_blink = cursor_blink
+        self.live_label = ""
+        # Set once the services' start() has returned (or failed): run_console waits on it
+        # before stopping them, so a quit during start-up cannot leave a thread behind.
+        self.services_settled = threading.Event()
+        if services is None:
+            self.services_settled.set()
+
+    def on_mount(self) -> None:
+        if self.services is not None:
+            self.live_label = "starting demo services…"
+            self.start_services()
+
+    # ---- actions -------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Under a dialog, switching screens or stacking help would strand the dialog.
+        if isinstance(self.screen, ModalScreen) and action in ("switch_mode", "help"):
+            return False
+        return True
+
+    def action_toggle_read_only(self) -> None:
+        self.read_only = not self.read_only
+        self.notify(
+            "read-only: changes are disabled" if self.read_only else "changes are allowed",
+            title="Mode",
+        )
+
+    def watch_read_only(self, _value: bool) -> None:
+        if isinstance(self.screen, NightScanScreen):
+            self.screen.refresh_nav()
+
+    def action_help(self) -> None:
+        screen = self.screen
+        here: list[tuple[str, str]] = []
+        everywhere: list[tuple[str, str]] = []
+        focused: list[tuple[str, str]] = []
+        own = {b.action for b in getattr(screen, "BINDINGS", []) if isinstance(b, Binding)}
+        own |= {b.action for b in NightScanScreen.BINDINGS if isinstance(b, Binding)}
+        hints = getattr(screen, "DISABLED_HINTS", {})
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description:
+                continue
+            label = binding.description
+            if not active.enabled:
+                label += f" ({hints.get(binding.action, 'not available now')})"
+            row = (self.get_key_display(binding), label)
+            if active.node is screen and binding.action in own:
+                here.append(row)
+            elif active.node is self or active.node is screen:
+                everywhere.append(row)
+            elif isinstance(active.node, Widget):
+                focused.append(row)
+        everywhere.append(("ctrl+p", "Command palette: every action of this screen"))
+        everywhere.append(("esc", "Back: leave the detail view, the filter or a dialog"))
+        title = getattr(screen, "TITLE_TEXT", "") or "NightScan Ops"
+        sections = [
+            (f"{title} screen", here),
+            ("In the focused list", focused),
+            ("Everywhere", everywhere),
+        ]
+        hint = getattr(screen, "FILTER_HINT", "")
+        self.push_screen(HelpModal(f"Keys · {title}", sections, hint))
+
+    # ---- services ------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="services")
+    def start_services(self) -> str:
+        try:
+            assert self.services is not None
+            self.services.start()
+            return self.services.url
+        finally:
+            self.services_settled.set()
+
+    @on(Worker.StateChanged)
+    def _services_state(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "services":
+            return
+        if worker.state is WorkerState.SUCCESS:
+            self.live_label = f"live · {worker.result}"
+            self.notify(
+                f"inference server on {worker.result}; traffic simulator and experiment "
+                "monitor running",
+                title="Demo services",
+            )
+        elif worker.state is WorkerState.ERROR:
+            self.live_label = ""
+            self.notify(describe_error(worker.error), title="Services failed", severity="error")
+        if isinstance(self.screen, NightScanScreen):
+            self.screen.refresh_nav()
+
+
+def make_app(
+    home: str | os.PathLike | None = None,
+    read_only: bool = False,
+    services: Services | None = None,
+    cursor_blink: bool = True,
+) -> NightScanApp:
+    """The console on ``home`` (default: the current core context's home)."""
+    if home is not None:
+        from core import get_context
+        from core.context import configure
+
+        path = Path(home).expanduser().resolve()
+        os.environ["NIGHTSCAN_HOME"] = str(path)  # child processes agree
+        if get_context().settings.home.resolve() != path:
+            configure(path)
+    return NightScanApp(read_only=read_only, services=services, cursor_blink=cursor_blink)
+
+
+def run_console(
+    home: str | os.PathLike | None = None,
+    read_only: bool = False,
+    services: Services | None = None,
+) -> None:
+    """Run the console in this terminal; afterwards stop the services it started."""
+    app = make_app(home, read_only=read_only, services=services)
+    try:
+        app.run()
+    finally:
+        if services is not None:
+            app.services_settled.wait(timeout=120)
+            services.stop()

@@ -1,0 +1,195 @@
+"""What every console screen shares: the nav bar and footer, the ``/`` filter, read-only
+guarding, errors as notifications, and Dolphie-style polls.
+
+Polls: ``poll(group, interval, start)`` registers a worker launcher. When the worker of that
+group ends (success or error) the next run is armed with ``set_timer``, so runs never overlap
+and a slow one drops ticks instead of piling them up. A poll whose timer fires while its screen
+is not the current one goes idle and restarts when the screen is shown again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Footer, Input
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from screens.tones import Tones
+from screens.widgets.filter_input import FilterInput
+from screens.widgets.nav import NavBar
+
+if TYPE_CHECKING:
+    from textual.message import Message
+
+
+def describe_error(error: BaseException | None) -> str:
+    """One line for a notification: a NightScanError's own message, else the type and text."""
+    from core.errors import NightScanError
+
+    if error is None:
+        return "unknown error"
+    if isinstance(error, NightScanError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class NightScanScreen(Screen):
+    """Subclasses set MODE, MUTATING and FILTER_HINT, and implement compose_body()."""
+
+    MODE: ClassVar[str] = ""
+    MUTATING: ClassVar[frozenset[str]] = frozenset()
+    FILTER_HINT: ClassVar[str] = "filter"
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="screen.filter"),
+        Binding("f5", "reload", "Reload", show=False, id="screen.reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._poll_specs: dict[str, tuple[float, Callable[[], object]]] = {}
+        self._poll_timers: dict[str, Timer] = {}
+        self._poll_idle: set[str] = set()
+        self.tones: Tones | None = None
+
+    # ---- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(self.MODE)
+        yield FilterInput(placeholder=self.FILTER_HINT, id="filter")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self.tones = Tones.of(self.app)
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        self.tones = Tones.of(self.app)
+        self.rerender()
+
+    def rerender(self) -> None:
+        """Rebuild Rich renderables (colours come from the theme)."""
+
+    @property
+    def main_widget(self) -> Widget | None:
+        """The list that Esc and Enter in the filter return to."""
+        return None
+
+    def on_screen_resume(self) -> None:
+        self.refresh_nav()
+        for group in list(self._poll_idle):
+            self._poll_idle.discard(group)
+            self._run_poll(group)
+
+    def refresh_nav(self) -> None:
+        for nav in self.query(NavBar):
+            nav.refresh_state()
+        self.refresh_bindings()
+
+    # ---- filter ------------------------------------------------------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", FilterInput).focus()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        if self.main_widget is not None:
+            self.main_widget.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.apply_filter(event.value)
+
+    def apply_filter(self, text: str) -> None:
+        """Re-filter the list in memory."""
+
+    def on_key(self, event: events.Key) -> None:
+        if getattr(self.app, "read_only", False):
+            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+                if binding.action in self.MUTATING:
+                    self.refuse(binding.description or binding.action)
+                    event.stop()
+                    return
+
+    # ---- read-only ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.MUTATING and getattr(self.app, "read_only", False):
+            return False  # hidden from the footer, help and palette; on_key explains why
+        return self.action_state(action)
+
+    def action_state(self, action: str) -> bool | None:
+        """True: available; None: shown but disabled (nothing selected); False: hidden."""
+        return True
+
+    def refuse(self, what: str) -> None:
+        self.notify(
+            f"read-only mode: {what} is disabled (ctrl+r allows changes)",
+            title="Read-only",
+            severity="warning",
+        )
+
+    def writable(self, what: str) -> bool:
+        """Checked again when a confirmation returns: read-only may have been switched on."""
+        if getattr(self.app, "read_only", False):
+            self.refuse(what)
+            return False
+        return True
+
+    # ---- workers and polls ---------------------------------------------------------------------
+
+    def post_if_current(self, message: Message) -> None:
+        """From a worker: post unless a newer worker of the same group replaced this one."""
+        if not get_current_worker().is_cancelled:
+            self.post_message(message)
+
+    def poll(self, group: str, interval: float, start: Callable[[], object]) -> None:
+        self._poll_specs[group] = (interval, start)
+        self._run_poll(group)
+
+    def _run_poll(self, group: str) -> None:
+        self._poll_timers.pop(group, None)
+        if not self.is_current:
+            self._poll_idle.add(group)
+            return
+        self._poll_specs[group][1]()
+
+    def _arm(self, group: str) -> None:
+        old = self._poll_timers.pop(group, None)
+        if old is not None:
+            old.stop()
+        interval = self._poll_specs[group][0]
+        self._poll_timers[group] = self.set_timer(interval, partial(self._run_poll, group))
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.state is WorkerState.ERROR:
+            self.notify(describe_error(worker.error), title="Error", severity="error", timeout=8)
+        if worker.group in self._poll_specs and worker.state in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+        ):
+            self._arm(worker.group)
+
+    # ---- drill-down ----------------------------------------------------------------------------
+
+    def drill(self, pane: Widget) -> None:
+        """Enter: the detail fills the screen; Esc (Textual's minimize) brings the list back."""
+        self.maximize(pane, container=False)
+        pane.focus()
+
+    def watch_maximized(self, maximized: Widget | None) -> None:
+        if maximized is None and self.main_widget is not None:
+            self.call_after_refresh(self.main_widget.focus)

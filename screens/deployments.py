@@ -1,0 +1,356 @@
+"""Deployments screen (3): list with health and traffic; a live panel refreshing every second;
+deploy, roll back, undeploy, health check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import DataTable
+
+from core import get_model_registry
+from core.lifecycle import TRANSITIONS, ModelStatus
+from screens import fmt
+from screens.base import NightScanScreen
+from screens.messages import ActionDone, DeploymentsLoaded, LiveSample
+from screens.modals.confirm import ConfirmModal
+from screens.modals.deploy_form import DeployForm
+from screens.widgets.filter_input import Filter
+from screens.widgets.live_panel import WINDOW_S, LivePanel
+
+
+def _manager():
+    from core.deployments import get_deployment_manager
+
+    return get_deployment_manager()
+
+
+class DeploymentsScreen(NightScanScreen):
+    MODE = "deployments"
+    TITLE_TEXT = "Deployments"
+    MUTATING = frozenset({"deploy", "rollback", "undeploy", "health"})
+    FILTER_HINT = "/ filter: text, status:running health:unhealthy env:production model:v2"
+    FILTER_KEYS: ClassVar[tuple[str, ...]] = ("status", "health", "env", "model")
+    DISABLED_HINTS: ClassVar[dict[str, str]] = {
+        "rollback": "select a running deployment",
+        "undeploy": "select a running deployment",
+        "health": "select a running deployment",
+    }
+    BINDINGS = [
+        Binding("d", "deploy", "Deploy", id="deployments.deploy"),
+        Binding("b", "rollback", "Roll back", id="deployments.rollback"),
+        Binding("u", "undeploy", "Undeploy", id="deployments.undeploy"),
+        Binding("h", "health", "Health check", id="deployments.health"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[Any, Any]] = []
+        self.filter = Filter()
+        self.selected: str | None = None
+        self.deployable: list[str] = []
+        self._signature: tuple = ()
+
+    def compose_body(self) -> ComposeResult:
+        with Container(id="split", classes="live"):
+            table: DataTable = DataTable(id="deployments", cursor_type="row", zebra_stripes=True)
+            table.border_title = "Deployments"
+            yield table
+            yield LivePanel(id="side")
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#deployments", DataTable)
+
+    @property
+    def main_widget(self) -> DataTable:
+        return self.table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+        self.poll("deployments-list", 3.0, self.load_deployments)
+        self.poll("deployment-live", 1.0, lambda: self.load_live(self.selected))
+
+    def action_reload(self) -> None:
+        self._signature = ()
+        self.load_deployments()
+
+    # ---- workers ---------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-list")
+    def load_deployments(self) -> None:
+        manager = _manager()
+        infos = manager.list_deployments(include_stopped=True)
+        # Running first; the tracker answers from this process or from persisted snapshots.
+        infos.sort(key=lambda i: (i.status != "running", i.deployment_id))
+        rows = [
+            (i, manager.performance_tracker.get_current_metrics(i.deployment_id)
+             if i.status == "running" else None)
+            for i in infos
+        ]  # fmt: skip
+        deployable = [
+            m.ref
+            for m in get_model_registry().list_models()
+            if m.status is ModelStatus.DEPLOYED or ModelStatus.DEPLOYED in TRANSITIONS[m.status]
+        ]
+        self.post_if_current(DeploymentsLoaded((rows, deployable)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deployment-live")
+    def load_live(self, deployment_id: str | None) -> None:
+        if deployment_id is None:
+            return
+        manager = _manager()
+        info = manager.get_deployment(deployment_id)
+        tracker = manager.performance_tracker
+        metrics = tracker.get_current_metrics(deployment_id)
+        history = tracker.history(deployment_id, WINDOW_S)
+        payload = {"info": info, "metrics": metrics, "history": history}
+        self.post_if_current(LiveSample(payload))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
+    def run_rollback(self, deployment_id: str, reason: str) -> None:
+        info = _manager().rollback_deployment(deployment_id, reason)
+        self.post_message(
+            ActionDone(f"{deployment_id} rolled back to {info.model_ref}", deployment_id)
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
+    def run_undeploy(self, deployment_id: str, reason: str) -> None:
+        _manager().undeploy(deployment_id, reason)
+        self.post_message(ActionDone(f"{deployment_id} undeployed", deployment_id))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
+    def run_health(self, deployment_id: str) -> None:
+        result = _manager().health(deployment_id)
+        verdict = "healthy" if result["healthy"] else f"UNHEALTHY: {result.get('detail', '')}"
+        latency = f" in {result['latency_ms']:.1f} ms" if "latency_ms" in result else ""
+        self.post_message(ActionDone(f"{deployment_id}: {verdict}{latency}", deployment_id))
+
+    # ---- rendering -------------------------------------------------------------------------------
+
+    @on(DeploymentsLoaded)
+    def _loaded(self, message: DeploymentsLoaded) -> None:
+        self.rows, self.deployable = message.payload
+        signature = tuple(
+            (
+                i.deployment_id,
+                i.version,
+                i.status,
+                i.health,
+                i.generation,
+                round(m.requests_per_second, 1) if m else None,
+                round(m.p95_latency_ms, 1) if m else None,
+            )
+            for i, m in self.rows
+        )
+        if signature != self._signature:
+            self._signature = signature
+            self.populate()
+        if not self.rows:
+            self.query_one(LivePanel).border_title = "Live"
+            self.query_one("#live-head").update(  # type: ignore[attr-defined]
+                "No deployments. Press d to deploy a version from the registry."
+            )
+        self.refresh_bindings()
+
+    def populate(self) -> None:
+        table = self.table
+        keep = self.selected
+        width = table.size.width or self.size.width
+        columns = [
+            "deployment", "model", "env", "status", "health", "traffic", "canary",
+            "rps", "p95 ms", "errors", "updated",
+        ]  # fmt: skip
+        if width < 100:
+            columns = ["deployment", "health", "traffic", "rps"]
+        elif width < 160:
+            columns = [c for c in columns if c not in ("env", "updated", "status")]
+        table.clear(columns=True)
+        for col in columns:
+            table.add_column(col, key=col)
+        shown = 0
+        for info, metrics in self.rows:
+            if not self._matches(info):
+                continue
+            shown += 1
+            table.add_row(*self._cells(info, metrics, columns), key=info.deployment_id)
+        table.border_title = f"Deployments {shown}/{len(self.rows)}"
+        table.border_subtitle = "filtered" if self.filter else ""
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def _cells(self, info: Any, m: Any, columns: list[str]) -> list[Any]:
+        tones = self.tones
+        assert tones is not None
+        stopped = info.status != "running"
+        cfg = info.config
+        right = lambda s: Text(s, justify="right")  # noqa: E731
+        values = {
+            "deployment": Text(info.deployment_id, style="bold" if not stopped else "dim"),
+            "model": Text(info.model_ref),
+            "env": Text(info.environment),
+            "status": tones.status(info.status),
+            "health": tones.status(info.health) if not stopped else tones.status(info.status),
+            "traffic": right(f"{cfg.traffic_percentage:g}%"),
+            "canary": Text(
+                f"{cfg.traffic_percentage:g}%" if cfg.canary_deployment else "—",
+                style=tones.style("warn") if cfg.canary_deployment else "",
+            ),
+            "rps": right(f"{m.requests_per_second:,.1f}" if m else "—"),
+            "p95 ms": right(f"{m.p95_latency_ms:,.1f}" if m else "—"),
+            "errors": right(f"{m.error_rate:.1f}%" if m else "—"),
+            "updated": Text(fmt.when(info.updated_at)),
+        }
+        return [values[c] for c in columns]
+
+    def _matches(self, info: Any) -> bool:
+        if not self.filter:
+            return True
+        values = {
+            "status": info.status,
+            "health": info.health,
+            "env": info.environment,
+            "model": info.model_ref,
+        }
+        hay = " ".join(
+            [info.deployment_id, info.model_ref, info.environment, info.status, info.health]
+        )
+        return self.filter.matches(values, hay)
+
+    def apply_filter(self, text: str) -> None:
+        self.filter = Filter.parse(text, self.FILTER_KEYS)
+        self.populate()
+
+    def rerender(self) -> None:
+        self.populate()
+
+    @on(LiveSample)
+    def _live(self, message: LiveSample) -> None:
+        payload = message.payload
+        if payload["info"].deployment_id != self.selected or self.tones is None:
+            return
+        self.query_one(LivePanel).show(
+            payload["info"], payload["metrics"], payload["history"], fmt.now_ts(), self.tones
+        )
+
+    @on(ActionDone)
+    def _done(self, message: ActionDone) -> None:
+        self.notify(message.text, title="Deployments")
+        if message.select:
+            self.selected = message.select
+        self.action_reload()
+        self.load_live(self.selected)
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#deployments")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        deployment_id = event.row_key.value
+        if deployment_id is None or deployment_id == self.selected:
+            return
+        self.selected = deployment_id
+        self.load_live(deployment_id)
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected, "#deployments")
+    def _open(self) -> None:
+        self.drill(self.query_one(LivePanel))
+
+    # ---- actions ---------------------------------------------------------------------------------
+
+    def _selected_info(self) -> Any | None:
+        for info, _m in self.rows:
+            if info.deployment_id == self.selected:
+                return info
+        return None
+
+    def action_state(self, action: str) -> bool | None:
+        if action in ("rollback", "undeploy", "health"):
+            info = self._selected_info()
+            return True if info is not None and info.status == "running" else None
+        return True
+
+    def action_deploy(self) -> None:
+        if not self.writable("deploying"):
+            return
+        if not self.deployable:
+            self.notify(
+                "no deployable version (VALIDATION, TESTING or RETIRED)", severity="warning"
+            )
+            return
+        info = self._selected_info()
+        self.app.push_screen(
+            DeployForm(self.deployable, info.model_ref if info else None), self._deployed
+        )
+
+    def _deployed(self, deployment_id: str | None) -> None:
+        if deployment_id:
+            self.post_message(ActionDone(f"deployed as {deployment_id}", deployment_id))
+
+    def action_rollback(self) -> None:
+        info = self._selected_info()
+        if not self.writable("rollbacks") or info is None:
+            return
+        self.app.push_screen(
+            ConfirmModal(
+                f"Roll back {info.deployment_id}?",
+                f"{info.model_ref} stops serving; the last version that served this deployment "
+                "healthily takes over (queued requests finish on the current one).",
+                confirm_label="Roll back",
+                reason="manual rollback from the console",
+                danger=True,
+            ),
+            partial(self._confirmed, self.run_rollback, info.deployment_id, "rollbacks"),
+        )
+
+    def action_undeploy(self) -> None:
+        info = self._selected_info()
+        if not self.writable("undeploying") or info is None:
+            return
+        self.app.push_screen(
+            ConfirmModal(
+                f"Undeploy {info.deployment_id}?",
+                f"{info.model_ref} stops serving here; the version is RETIRED unless another "
+                "deployment still serves it.",
+                confirm_label="Undeploy",
+                reason="undeployed from the console",
+                danger=True,
+            ),
+            partial(self._confirmed, self.run_undeploy, info.deployment_id, "undeploying"),
+        )
+
+    def _confirmed(
+        self, run: Callable[..., Any], deployment_id: str, what: str, reason: str | None
+    ) -> None:
+        if reason is not None and self.writable(what):
+            run(deployment_id, reason)
+
+    def action_health(self) -> None:
+        info = self._selected_info()
+        if not self.writable("health checks") or info is None:
+            return
+        self.notify(f"probing {info.deployment_id}…", timeout=3)
+        self.run_health(info.deployment_id)
+
+    def palette_commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        return [
+            (
+                f"Deployments: watch {info.deployment_id}",
+                partial(self._open_id, info.deployment_id),
+                f"{info.model_ref} · {info.status}",
+            )  # fmt: skip
+            for info, _m in self.rows
+        ]
+
+    def _open_id(self, deployment_id: str) -> None:
+        table = self.table
+        if deployment_id in table.rows:
+            table.move_cursor(row=table.get_row_index(deployment_id))
+        self.drill(self.query_one(LivePanel))

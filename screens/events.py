@@ -1,0 +1,285 @@
+"""Events screen (4): alerts, automated actions and the audit log in one stream, newest at the
+bottom, following new entries; filterable; Enter shows an entry's full data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import DataTable
+
+from screens import fmt
+from screens.base import NightScanScreen
+from screens.messages import FeedLoaded
+from screens.widgets.detail_pane import DetailPane
+from screens.widgets.filter_input import Filter
+
+KEEP = 2000
+FIRST_LOAD = 300
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An event or an audit entry, flattened for one table."""
+
+    key: str
+    at: datetime
+    type: str  # event | audit
+    severity: str
+    kind: str
+    source: str
+    message: str
+    data: dict[str, Any]
+
+
+def from_event(e: Any) -> Entry:
+    return Entry(f"e{e.id}", e.at, "event", e.severity, e.kind, e.source, e.message, e.data)
+
+
+def _change(before: dict | None, after: dict | None) -> str:
+    before, after = before or {}, after or {}
+    keys = [k for k in after if k in before and before[k] != after[k]]
+    simple = [k for k in keys if not isinstance(after[k], dict | list)]
+    return "; ".join(f"{k}: {before[k]} → {after[k]}" for k in simple[:3])
+
+
+def from_audit(a: Any) -> Entry:
+    change = _change(a.before, a.after)
+    message = " · ".join(p for p in (a.actor, change, a.detail) if p)
+    data = {"actor": a.actor, "before": a.before, "after": a.after, "detail": a.detail}
+    return Entry(f"a{a.id}", a.at, "audit", "", a.action, a.entity_id, message, data)
+
+
+class EventsScreen(NightScanScreen):
+    MODE = "events"
+    TITLE_TEXT = "Events"
+    FILTER_HINT = "/ filter: text, type:audit severity:warning kind:deployment source:ID"
+    FILTER_KEYS: ClassVar[tuple[str, ...]] = ("type", "severity", "kind", "source")
+    BINDINGS = [
+        Binding("f", "follow", "Follow", id="events.follow"),
+        Binding("e", "cycle_type", "Events/audit", id="events.type"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[Entry] = []
+        self.filter = Filter()
+        self.type_filter: str | None = None  # None: both; "event"; "audit"
+        self.follow = True
+        self.after_event: int | None = None
+        self.after_audit: int | None = None
+        self.selected: str | None = None
+        self._shown_columns: list[str] = []
+        self._fitted_width = 0
+
+    def compose_body(self) -> ComposeResult:
+        with Container(id="split", classes="events"):
+            table: DataTable = DataTable(id="feed", cursor_type="row", zebra_stripes=True)
+            table.border_title = "Events and audit"
+            yield table
+            yield DetailPane("Entry", id="detail")
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#feed", DataTable)
+
+    @property
+    def main_widget(self) -> DataTable:
+        return self.table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+        self._columns()
+        self.poll("events-feed", 2.0, self._load)
+
+    def action_reload(self) -> None:
+        self.entries, self.after_event, self.after_audit = [], None, None
+        self.populate()
+        self._load()
+
+    def _load(self) -> None:
+        self.load_feed(self.after_event, self.after_audit)
+
+    # ---- worker ----------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="events-feed")
+    def load_feed(self, after_event: int | None, after_audit: int | None) -> None:
+        from core import get_context
+        from core.events import recent_events
+
+        initial = after_event is None and after_audit is None
+        if initial:
+            events = list(reversed(recent_events(limit=FIRST_LOAD)))
+            audit = list(reversed(get_context().audit.entries(limit=FIRST_LOAD)))
+        else:
+            events = recent_events(after_id=after_event or 0, limit=500)
+            audit = get_context().audit.entries(after_id=after_audit or 0, limit=500)
+        self.post_if_current(FeedLoaded({"events": events, "audit": audit}))
+
+    # ---- rendering -------------------------------------------------------------------------------
+
+    def _columns(self) -> None:
+        """Fixed widths, the message taking what is left, so nothing scrolls sideways."""
+        table = self.table
+        table.clear(columns=True)
+        width = table.size.width or self.size.width
+        widths = {"time": 14, "type": 5, "severity": 8, "kind": 22, "source": 26}
+        cols = ["time", "type", "severity", "kind", "source", "message"]
+        if width < 100:
+            cols = ["time", "kind", "message"]
+        fixed = sum(widths.get(c, 0) for c in cols)
+        # 2 of border, 2 of scrollbar, 2 of padding per column.
+        widths["message"] = max(20, width - fixed - 4 - 2 * len(cols))
+        for col in cols:
+            table.add_column(col, key=col, width=widths[col])
+        self._shown_columns = cols
+        self._fitted_width = width
+
+    @on(FeedLoaded)
+    def _feed(self, message: FeedLoaded) -> None:
+        events, audit = message.payload["events"], message.payload["audit"]
+        if events:
+            self.after_event = max(e.id for e in events)
+        elif self.after_event is None:
+            self.after_event = 0
+        if audit:
+            self.after_audit = max(a.id for a in audit)
+        elif self.after_audit is None:
+            self.after_audit = 0
+        new = sorted(
+            [from_event(e) for e in events] + [from_audit(a) for a in audit], key=lambda x: x.at
+        )
+        if not new:
+            return
+        self.entries.extend(new)
+        if len(self.entries) > KEEP:
+            self.entries = self.entries[-KEEP:]
+            self.populate()
+        else:
+            self._append(new)
+
+    def _append(self, entries: list[Entry]) -> None:
+        table = self.table
+        for entry in entries:
+            if self._matches(entry):
+                table.add_row(*self._cells(entry), key=entry.key)
+        self._after_rows()
+
+    def populate(self) -> None:
+        self._columns()
+        self._append(self.entries)
+
+    def _after_rows(self) -> None:
+        table = self.table
+        table.border_title = f"Events and audit {table.row_count}/{len(self.entries)}"
+        parts = ["following" if self.follow else "paused (f follows)"]
+        if self.type_filter:
+            parts.append(f"{self.type_filter} only")
+        if self.filter:
+            parts.append("filtered")
+        table.border_subtitle = " · ".join(parts)
+        if self.follow and table.row_count:
+            table.move_cursor(row=table.row_count - 1, animate=False)
+
+    def _cells(self, e: Entry) -> list[Any]:
+        tones = self.tones
+        assert tones is not None
+        values = {
+            "time": Text(fmt.when(e.at, seconds=True)[5:]),
+            "type": Text(e.type, style=tones.style("accent" if e.type == "audit" else "primary")),
+            "severity": tones.status(e.severity, upper=False) if e.severity else Text("—"),
+            "kind": Text(e.kind, overflow="ellipsis", no_wrap=True),
+            "source": Text(e.source, overflow="ellipsis", no_wrap=True),
+            "message": Text(e.message, overflow="ellipsis", no_wrap=True),
+        }
+        return [values[c] for c in self._shown_columns]
+
+    def _matches(self, e: Entry) -> bool:
+        if self.type_filter and e.type != self.type_filter:
+            return False
+        if not self.filter:
+            return True
+        values = {"type": e.type, "severity": e.severity, "kind": e.kind, "source": e.source}
+        return self.filter.matches(values, f"{e.kind} {e.source} {e.message} {e.severity}")
+
+    def apply_filter(self, text: str) -> None:
+        self.filter = Filter.parse(text, self.FILTER_KEYS)
+        self.populate()
+
+    def rerender(self) -> None:
+        self.populate()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        if self.table.size.width != self._fitted_width:
+            self.populate()
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#feed")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.selected = event.row_key.value
+        entry = next((e for e in reversed(self.entries) if e.key == self.selected), None)
+        if entry is not None:
+            title = f"{entry.type} {entry.key[1:]}"
+            self.query_one(DetailPane).show(self._detail(entry), title=title)
+
+    @on(DataTable.RowSelected, "#feed")
+    def _open(self) -> None:
+        self.drill(self.query_one(DetailPane))
+
+    def _detail(self, e: Entry) -> Group:
+        assert self.tones is not None
+        head = Table.grid(padding=(0, 2))
+        head.add_column(style="bold", no_wrap=True)
+        head.add_column(overflow="fold")
+        head.add_row("when", fmt.when(e.at, seconds=True))
+        head.add_row("type", e.type + (f" · {e.severity}" if e.severity else ""))
+        head.add_row("kind", e.kind)
+        head.add_row("source", e.source or "—")
+        head.add_row("message", e.message)
+        body = json.dumps(e.data, indent=2, sort_keys=True, default=str)
+        theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
+        return Group(head, Text(""), Syntax(body, "json", theme=theme, word_wrap=True))
+
+    # ---- actions ---------------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        self.follow = not self.follow
+        self._after_rows()
+
+    def action_cycle_type(self) -> None:
+        order: list[str | None] = [None, "event", "audit"]
+        self.type_filter = order[(order.index(self.type_filter) + 1) % 3]
+        self.populate()
+
+    def palette_commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        return [
+            ("Events: only warnings and critical alerts",
+             partial(self._set_filter, "severity:warning severity:critical"), "filter"),
+            ("Events: only the audit log", partial(self._set_filter, "type:audit"), "filter"),
+            ("Events: only deployment events", partial(self._set_filter, "kind:deployment"),
+             "filter"),
+            ("Events: only experiment events", partial(self._set_filter, "kind:experiment"),
+             "filter"),
+            ("Events: clear the filter", partial(self._set_filter, ""), "filter"),
+        ]  # fmt: skip
+
+    def _set_filter(self, text: str) -> None:
+        self.query_one("#filter").value = text  # type: ignore[attr-defined]
+        self.apply_filter(text)

@@ -1,0 +1,352 @@
+"""Experiments screen (2): list with progress; detail with split, SRM, metrics, recommendation,
+power and allocation over time; create, start, stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import DataTable
+
+from screens import fmt
+from screens.base import NightScanScreen
+from screens.messages import ActionDone, ExperimentDetailLoaded, ExperimentsLoaded
+from screens.modals.confirm import ConfirmModal
+from screens.modals.experiment_form import ExperimentForm
+from screens.panels.experiment_detail import experiment_detail
+from screens.widgets.detail_pane import DetailPane
+from screens.widgets.filter_input import Filter
+
+UNUSABLE = ("failed", "retired")
+
+
+def _manager():
+    # Imported on first use: the experiments package pulls in scipy.
+    from core.experiments import get_ab_test_manager
+
+    return get_ab_test_manager()
+
+
+class ExperimentsScreen(NightScanScreen):
+    MODE = "experiments"
+    TITLE_TEXT = "Experiments"
+    MUTATING = frozenset({"new", "start", "stop"})
+    FILTER_HINT = "/ filter: text, status:running mode:thompson model:v2.1"
+    FILTER_KEYS: ClassVar[tuple[str, ...]] = ("status", "mode", "model")
+    DISABLED_HINTS: ClassVar[dict[str, str]] = {
+        "start": "select a DRAFT experiment",
+        "stop": "select a RUNNING experiment",
+    }
+    BINDINGS = [
+        Binding("n", "new", "New", id="experiments.new"),
+        Binding("s", "start", "Start", id="experiments.start"),
+        Binding("x", "stop", "Stop", id="experiments.stop"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[Any, dict[str, int]]] = []
+        self.filter = Filter()
+        self.selected: str | None = None
+        self.detail: dict[str, Any] | None = None
+        self.model_refs: list[str] = []
+        self._signature: tuple = ()
+
+    def compose_body(self) -> ComposeResult:
+        with Container(id="split"):
+            table: DataTable = DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
+            table.border_title = "Experiments"
+            yield table
+            yield DetailPane("Detail", id="detail")
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#experiments", DataTable)
+
+    @property
+    def main_widget(self) -> DataTable:
+        return self.table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+        self.poll("experiments-list", 3.0, self.load_experiments)
+        self.poll("experiment-detail", 2.0, self._load_selected)
+
+    def action_reload(self) -> None:
+        self._signature = ()
+        self.load_experiments()
+        self._load_selected()
+
+    # ---- workers ---------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-list")
+    def load_experiments(self) -> None:
+        from core import get_model_registry
+
+        manager = _manager()
+        rows = []
+        for info in manager.list_experiments():
+            units: dict[str, int] = {}
+            if info.started_at is not None:
+                status = manager.get_experiment_status(info.experiment_id)
+                primary = info.config.primary
+                units = {v: r.get(primary, 0) for v, r in status["results"].items()}
+            rows.append((info, units))
+        refs = [m.ref for m in get_model_registry().list_models() if m.status.value not in UNUSABLE]
+        self.post_if_current(ExperimentsLoaded((rows, refs)))
+
+    def _load_selected(self) -> None:
+        if self.selected:
+            self.load_detail(self.selected)
+        else:
+            # Nothing to show yet; the poll re-arms when this (empty) worker ends.
+            self.load_detail(None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="experiment-detail")
+    def load_detail(self, experiment_id: str | None) -> None:
+        if experiment_id is None:
+            return
+        manager = _manager()
+        info = manager.get_experiment(experiment_id)
+        analysis = manager.analyze_experiment(experiment_id) if info.started_at else None
+        history = manager.allocation_history(experiment_id)
+        payload = {"info": info, "analysis": analysis, "history": history}
+        self.post_if_current(ExperimentDetailLoaded(payload))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-write")
+    def run_start(self, experiment_id: str) -> None:
+        _manager().start_experiment(experiment_id)
+        self.post_message(ActionDone(f"experiment {experiment_id} started", experiment_id))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-write")
+    def run_stop(self, experiment_id: str, reason: str) -> None:
+        _manager().stop_experiment(experiment_id, reason)
+        self.post_message(ActionDone(f"experiment {experiment_id} stopped", experiment_id))
+
+    # ---- rendering -------------------------------------------------------------------------------
+
+    @on(ExperimentsLoaded)
+    def _loaded(self, message: ExperimentsLoaded) -> None:
+        rows, self.model_refs = message.payload
+        signature = tuple(
+            (i.experiment_id, i.status.value, i.allocation_version, tuple(u.items()))
+            for i, u in rows
+        )
+        self.rows = rows
+        if signature != self._signature:
+            self._signature = signature
+            self.populate()
+        if not rows:
+            self.query_one(DetailPane).show(
+                Text(
+                    "No experiments yet. Press n to create one (control and treatment are "
+                    "model versions from the registry)."
+                ),
+                title="Detail",
+            )
+
+    def populate(self) -> None:
+        table = self.table
+        assert self.tones is not None
+        keep = self.selected
+        narrow = (table.size.width or self.size.width) < 100
+        table.clear(columns=True)
+        columns = ["experiment", "status", "mode", "split", "progress", "started", "ran"]
+        if narrow:
+            columns = ["experiment", "status", "split", "progress"]
+        for col in columns:
+            table.add_column(col, key=col)
+        shown = 0
+        for info, units in self.rows:
+            if not self._matches(info):
+                continue
+            shown += 1
+            table.add_row(*self._cells(info, units, columns), key=info.experiment_id)
+        table.border_title = f"Experiments {shown}/{len(self.rows)}"
+        table.border_subtitle = "filtered" if self.filter else ""
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def _cells(self, info: Any, units: dict[str, int], columns: list[str]) -> list[Any]:
+        tones = self.tones
+        assert tones is not None
+        cfg = info.config
+        least = min(units.values()) if units else 0
+        frac = least / cfg.minimum_sample_size if cfg.minimum_sample_size else 0.0
+        progress = Text(fmt.bar(frac, 10), style=tones.style("good" if frac >= 1 else "primary"))
+        progress.append(f" {least:,}/{cfg.minimum_sample_size:,}")
+        values = {
+            "experiment": Text(info.experiment_id, style="bold"),
+            "status": tones.status(info.status.value),
+            "mode": Text(cfg.allocation_mode),
+            "split": Text(" / ".join(f"{p:g}" for p in info.allocation.values())),
+            "progress": progress,
+            "started": Text(fmt.when(info.started_at) if info.started_at else "—"),
+            "ran": Text(fmt.duration(info.duration_hours(fmt.now())) if info.started_at else "—"),
+        }
+        return [values[c] for c in columns]
+
+    def _matches(self, info: Any) -> bool:
+        if not self.filter:
+            return True
+        models = " ".join(info.config.model_variants.values())
+        values = {"status": info.status.value, "mode": info.config.allocation_mode, "model": models}
+        hay = " ".join([info.experiment_id, info.name, info.description, info.status.value, models])
+        return self.filter.matches(values, hay)
+
+    def apply_filter(self, text: str) -> None:
+        self.filter = Filter.parse(text, self.FILTER_KEYS)
+        self.populate()
+
+    def rerender(self) -> None:
+        self.populate()
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        if self.detail is None or self.tones is None:
+            return
+        pane = self.query_one(DetailPane)
+        info = self.detail["info"]
+        pane.show(
+            experiment_detail(
+                info,
+                self.detail["analysis"],
+                self.detail["history"],
+                self.tones,
+                fmt.now(),
+                width=pane.size.width or 100,
+            ),
+            title=info.experiment_id,
+        )
+
+    @on(ExperimentDetailLoaded)
+    def _detail_loaded(self, message: ExperimentDetailLoaded) -> None:
+        payload = message.payload
+        if payload["info"].experiment_id != self.selected:
+            return
+        if self.detail is not None and self._same(self.detail, payload):
+            return
+        self.detail = payload
+        self._show_detail()
+        self.refresh_bindings()
+
+    @staticmethod
+    def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        strip = lambda d: d and {k: v for k, v in d.items() if k != "analyzed_at"}  # noqa: E731
+        return (
+            a["info"] == b["info"]
+            and strip(a["analysis"]) == strip(b["analysis"])
+            and a["history"] == b["history"]
+        )
+
+    @on(ActionDone)
+    def _done(self, message: ActionDone) -> None:
+        self.notify(message.text, title="Experiments")
+        if message.select:
+            self.selected = message.select
+        self.action_reload()
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#experiments")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        experiment_id = event.row_key.value
+        if experiment_id is None or experiment_id == self.selected and self.detail is not None:
+            return
+        self.selected = experiment_id
+        self.detail = None
+        self.load_detail(experiment_id)
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected, "#experiments")
+    def _open(self) -> None:
+        self.drill(self.query_one(DetailPane))
+
+    # ---- actions ---------------------------------------------------------------------------------
+
+    def _selected_info(self) -> Any | None:
+        for info, _units in self.rows:
+            if info.experiment_id == self.selected:
+                return info
+        return None
+
+    def action_state(self, action: str) -> bool | None:
+        info = self._selected_info()
+        if action == "start":
+            return True if info is not None and info.status.value == "draft" else None
+        if action == "stop":
+            return True if info is not None and info.status.value == "running" else None
+        return True
+
+    def action_new(self) -> None:
+        if not self.writable("creating experiments"):
+            return
+        if len(self.model_refs) < 1:
+            self.notify("register a model version first", severity="warning")
+            return
+        self.app.push_screen(ExperimentForm(self.model_refs), self._created)
+
+    def _created(self, experiment_id: str | None) -> None:
+        if experiment_id:
+            self.post_message(ActionDone(f"experiment {experiment_id} created", experiment_id))
+
+    def action_start(self) -> None:
+        info = self._selected_info()
+        if not self.writable("starting experiments") or info is None:
+            return
+        split = ", ".join(f"{v} {p:g}%" for v, p in info.allocation.items())
+        self.app.push_screen(
+            ConfirmModal(
+                f"Start {info.experiment_id}?",
+                f"Traffic will be split {split} between "
+                + ", ".join(info.config.model_variants.values()),
+                confirm_label="Start",
+            ),
+            partial(self._start_confirmed, info.experiment_id),
+        )
+
+    def _start_confirmed(self, experiment_id: str, reason: str | None) -> None:
+        if reason is not None and self.writable("starting experiments"):
+            self.run_start(experiment_id)
+
+    def action_stop(self) -> None:
+        info = self._selected_info()
+        if not self.writable("stopping experiments") or info is None:
+            return
+        self.app.push_screen(
+            ConfirmModal(
+                f"Stop {info.experiment_id}?",
+                "Routing ends and the results are frozen; a stopped experiment cannot restart.",
+                confirm_label="Stop",
+                reason="stopped from the console",
+                danger=True,
+            ),
+            partial(self._stop_confirmed, info.experiment_id),
+        )
+
+    def _stop_confirmed(self, experiment_id: str, reason: str | None) -> None:
+        if reason is not None and self.writable("stopping experiments"):
+            self.run_stop(experiment_id, reason)
+
+    def palette_commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        return [
+            (
+                f"Experiments: open {info.experiment_id}",
+                partial(self._open_id, info.experiment_id),
+                f"{info.status.value} · {info.name}",
+            )  # fmt: skip
+            for info, _units in self.rows
+        ]
+
+    def _open_id(self, experiment_id: str) -> None:
+        table = self.table
+        if experiment_id in table.rows:
+            table.move_cursor(row=table.get_row_index(experiment_id))
+        self.drill(self.query_one(DetailPane))

@@ -1,0 +1,1 @@
+"""Modal dialogs: confirmations, the lifecycle transition picker, forms, help."""

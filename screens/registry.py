@@ -1,0 +1,395 @@
+"""Registry screen (1): every version, filter, sort, detail, compare two, lifecycle moves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import DataTable
+
+from core import ModelStatus, get_model_registry
+from core.lifecycle import allowed_transitions
+from core.semver import version_key
+from screens import fmt
+from screens.base import NightScanScreen
+from screens.messages import ActionDone, ComparisonLoaded, VersionDetailLoaded, VersionsLoaded
+from screens.modals.transition import TransitionModal
+from screens.panels.model_detail import comparison, model_detail
+from screens.widgets.detail_pane import DetailPane
+from screens.widgets.filter_input import Filter
+
+STATUS_ORDER = {s.value: i for i, s in enumerate(ModelStatus)}
+NO_VALUE = float("-inf")
+
+
+def _f1(meta: Any) -> float | None:
+    return meta.metrics.get("f1_score", meta.metrics.get("f1"))
+
+
+# key, label, sort key; the narrow set keeps 80 columns readable.
+COLUMNS: list[tuple[str, str, Callable[[Any], Any]]] = [
+    ("model", "model", lambda m: (m.model_id, version_key(m.version))),
+    ("version", "version", lambda m: (version_key(m.version), m.model_id)),
+    ("status", "status", lambda m: STATUS_ORDER.get(m.status.value, 99)),
+    ("architecture", "arch", lambda m: m.architecture),
+    ("accuracy", "accuracy", lambda m: m.metrics.get("accuracy", NO_VALUE)),
+    ("f1", "f1", lambda m: _f1(m) if _f1(m) is not None else NO_VALUE),
+    ("size", "size", lambda m: m.file_size_bytes),
+    ("sha256", "sha256", lambda m: m.checksum),
+    ("tags", "tags", lambda m: ",".join(m.tags)),
+    ("created", "created", lambda m: m.created_at),
+]
+NARROW = ("model", "version", "status", "accuracy", "f1", "tags")
+MEDIUM = tuple(k for k, _l, _g in COLUMNS if k != "architecture")
+
+
+def visible_columns(width: int) -> tuple[str, ...]:
+    """Which columns fit: 80 columns get the essentials, 120 all but the architecture."""
+    if width < 100:
+        return NARROW
+    if width < 150:
+        return MEDIUM
+    return tuple(k for k, _l, _g in COLUMNS)
+
+
+SORT_KEYS = {key: getter for key, _label, getter in COLUMNS}
+
+
+class RegistryScreen(NightScanScreen):
+    MODE = "registry"
+    TITLE_TEXT = "Registry"
+    MUTATING = frozenset({"transition"})
+    FILTER_HINT = "/ filter: text, model:ID status:deployed tag:prod arch:small_cnn"
+    BINDINGS = [
+        Binding("space", "mark", "Mark", id="registry.mark"),
+        Binding("c", "compare", "Compare", id="registry.compare"),
+        Binding("t", "transition", "Transition", id="registry.transition"),
+        Binding("s", "sort", "Sort", id="registry.sort"),
+        Binding("S", "reverse", "Reverse sort", show=False, id="registry.reverse"),
+        Binding("escape", "clear_marks", "Clear marks", show=False, id="registry.clear_marks"),
+    ]
+    FILTER_KEYS: ClassVar[tuple[str, ...]] = ("model", "status", "tag", "arch")
+    DISABLED_HINTS: ClassVar[dict[str, str]] = {
+        "compare": "mark two versions with space first",
+        "transition": "select a version first",
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.versions: list[Any] = []
+        self.shown: list[Any] = []
+        self.filter = Filter()
+        self.sort_key = "model"
+        self.sort_reverse = False
+        self.marked: list[str] = []
+        self.selected: str | None = None
+        self.detail: tuple[Any, list[Any]] | None = None
+        self.compared: dict[str, Any] | None = None
+        self._signature: tuple = ()
+        self._columns: tuple[str, ...] = ()
+
+    def compose_body(self) -> ComposeResult:
+        with Container(id="split"):
+            table: DataTable = DataTable(id="versions", cursor_type="row", zebra_stripes=True)
+            table.border_title = "Versions"
+            yield table
+            yield DetailPane("Detail", id="detail")
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#versions", DataTable)
+
+    @property
+    def main_widget(self) -> DataTable:
+        return self.table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+        self.poll("registry-list", 10.0, self.load_versions)
+
+    def action_reload(self) -> None:
+        self._signature = ()
+        self.load_versions()
+
+    # ---- workers ---------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry-list")
+    def load_versions(self) -> None:
+        self.post_if_current(VersionsLoaded(get_model_registry().list_models()))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry-detail")
+    def load_detail(self, model_id: str, version: str) -> None:
+        registry = get_model_registry()
+        meta = registry.get_model(model_id, version)
+        history = registry.status_history(model_id, version)
+        self.post_if_current(VersionDetailLoaded((meta, history)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry-compare")
+    def load_comparison(self, a: tuple[str, str], b: tuple[str, str]) -> None:
+        self.post_if_current(ComparisonLoaded(get_model_registry().compare_models(a, b)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry-write")
+    def apply_transition(self, ref: str, target: str, reason: str) -> None:
+        model_id, _, version = ref.rpartition(":")
+        get_model_registry().update_status(model_id, version, target, reason=reason)
+        self.post_message(ActionDone(f"{ref} is now {target.upper()}", select=ref))
+
+    # ---- rendering -------------------------------------------------------------------------------
+
+    @on(VersionsLoaded)
+    def _versions_loaded(self, message: VersionsLoaded) -> None:
+        versions = message.payload
+        signature = tuple(
+            (m.ref, m.status.value, tuple(m.tags), tuple(sorted(m.metrics.items())))
+            for m in versions
+        )
+        self.versions = versions
+        if signature != self._signature:
+            self._signature = signature
+            self.populate()
+        if not versions:
+            self.query_one(DetailPane).show(
+                Text(
+                    "No versions registered yet.\n\nTrain one with `nightscan train --model-id "
+                    "ID --version v1.0.0`, or seed a demo home with `nightscan demo`."
+                ),
+                title="Detail",
+            )
+
+    def populate(self) -> None:
+        table = self.table
+        self._columns = columns = visible_columns(self.table.size.width or self.size.width)
+        keep = self.selected
+        rows = [m for m in self.versions if self._matches(m)]
+        rows.sort(key=SORT_KEYS[self.sort_key], reverse=self.sort_reverse)
+        self.shown = rows
+        table.clear(columns=True)
+        table.add_column("", key="mark", width=1)
+        for key, label, _getter in COLUMNS:
+            if key not in columns:
+                continue
+            if key == self.sort_key:
+                label += " ▼" if self.sort_reverse else " ▲"
+            # Tags are free text; at 80 columns they must not push the table sideways.
+            width = 18 if key == "tags" and columns == NARROW else None
+            table.add_column(label, key=key, width=width)
+        for meta in rows:
+            table.add_row(*self._cells(meta, columns), key=meta.ref)
+        table.border_title = f"Versions {len(rows)}/{len(self.versions)}"
+        if self.filter:
+            table.border_subtitle = "filtered"
+        else:
+            table.border_subtitle = ""
+        if keep is not None and keep in {m.ref for m in rows}:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def _cells(self, meta: Any, columns: tuple[str, ...]) -> list[Any]:
+        tones = self.tones
+        assert tones is not None
+        f1 = _f1(meta)
+        values = {
+            "model": Text(meta.model_id),
+            "version": Text(meta.version, style="bold"),
+            "status": tones.status(meta.status.value),
+            "architecture": Text(meta.architecture),
+            "accuracy": Text(fmt.num(meta.metrics.get("accuracy")), justify="right"),
+            "f1": Text(fmt.num(f1), justify="right"),
+            "size": Text(fmt.size(meta.file_size_bytes), justify="right"),
+            "sha256": Text(fmt.short_checksum(meta.checksum, 8), style=tones.style("muted")),
+            "tags": Text(", ".join(meta.tags), overflow="ellipsis", no_wrap=True),
+            "created": Text(fmt.when(meta.created_at)[:10]),
+        }
+        mark = Text("●", style=tones.style("accent", bold=True)) if meta.ref in self.marked else ""
+        return [mark] + [values[k] for k, _l, _g in COLUMNS if k in columns]
+
+    def _matches(self, meta: Any) -> bool:
+        if not self.filter:
+            return True
+        values = {
+            "model": meta.model_id,
+            "status": meta.status.value,
+            "tag": " ".join(meta.tags),
+            "arch": meta.architecture,
+        }
+        haystack = " ".join(
+            [meta.ref, meta.name, meta.status.value, meta.architecture, meta.checksum[:12]]
+            + meta.tags
+        )
+        return self.filter.matches(values, haystack)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        if self._columns and visible_columns(self.table.size.width) != self._columns:
+            self.populate()
+
+    def rerender(self) -> None:
+        self.populate()
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        pane = self.query_one(DetailPane)
+        assert self.tones is not None
+        if self.compared is not None and len(self.marked) == 2:
+            pane.show(comparison(self.compared, self.tones), title="Compare")
+        elif self.detail is not None:
+            meta, history = self.detail
+            pane.show(model_detail(meta, history, self.versions, self.tones), title=meta.ref)
+
+    @on(VersionDetailLoaded)
+    def _detail_loaded(self, message: VersionDetailLoaded) -> None:
+        self.detail = message.payload
+        if self.detail[0].ref == self.selected:
+            self._show_detail()
+        self.refresh_bindings()
+
+    @on(ComparisonLoaded)
+    def _comparison_loaded(self, message: ComparisonLoaded) -> None:
+        self.compared = message.payload
+        self._show_detail()
+
+    @on(ActionDone)
+    def _action_done(self, message: ActionDone) -> None:
+        self.notify(message.text, title="Registry")
+        if message.select:
+            self.selected = message.select
+        self.action_reload()
+        if self.selected:
+            self.load_detail(*self.selected.rsplit(":", 1))
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#versions")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        ref = event.row_key.value
+        if ref is None or ref == self.selected and self.detail is not None:
+            return
+        self.selected = ref
+        if len(self.marked) < 2:
+            self.load_detail(*ref.rsplit(":", 1))
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected, "#versions")
+    def _selected(self) -> None:
+        self.drill(self.query_one(DetailPane))
+
+    @on(DataTable.HeaderSelected, "#versions")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key not in SORT_KEYS:
+            return
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, False
+        self.populate()
+
+    def apply_filter(self, text: str) -> None:
+        self.filter = Filter.parse(text, self.FILTER_KEYS)
+        self.populate()
+
+    # ---- actions ---------------------------------------------------------------------------------
+
+    def action_state(self, action: str) -> bool | None:
+        if action == "transition":
+            return True if self.selected else None
+        if action == "compare":
+            return True if len(self.marked) == 2 else None
+        if action == "clear_marks":
+            return bool(self.marked)
+        return True
+
+    def action_sort(self) -> None:
+        keys = list(self._columns)
+        i = keys.index(self.sort_key) if self.sort_key in keys else -1
+        self.sort_key, self.sort_reverse = keys[(i + 1) % len(keys)], False
+        self.notify(f"sorted by {self.sort_key}", timeout=2)
+        self.populate()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.populate()
+
+    def action_mark(self) -> None:
+        ref = self.selected
+        if ref is None:
+            return
+        if ref in self.marked:
+            self.marked.remove(ref)
+        else:
+            self.marked = (self.marked + [ref])[-2:]
+        self.compared = None
+        self._redraw_marks()
+        if len(self.marked) == 2:
+            self.action_compare()
+        elif self.selected:
+            self.load_detail(*self.selected.rsplit(":", 1))
+        self.refresh_bindings()
+
+    def _redraw_marks(self) -> None:
+        assert self.tones is not None
+        table = self.table
+        for meta in self.shown:
+            mark = "●" if meta.ref in self.marked else ""
+            table.update_cell(
+                meta.ref, "mark", Text(mark, style=self.tones.style("accent", bold=True))
+            )
+
+    def action_compare(self) -> None:
+        if len(self.marked) != 2:
+            self.notify("mark two versions with space first", severity="warning")
+            return
+        a, b = (tuple(ref.rsplit(":", 1)) for ref in self.marked)
+        self.load_comparison(a, b)
+
+    def action_clear_marks(self) -> None:
+        self.marked = []
+        self.compared = None
+        self._redraw_marks()
+        if self.selected:
+            self.load_detail(*self.selected.rsplit(":", 1))
+        self.refresh_bindings()
+
+    def action_transition(self) -> None:
+        if not self.writable("lifecycle transitions"):
+            return
+        if self.detail is None or self.detail[0].ref != self.selected:
+            self.notify("select a version first", severity="warning")
+            return
+        meta = self.detail[0]
+        allowed = [s.value for s in allowed_transitions(meta.status)]
+        self.app.push_screen(
+            TransitionModal(meta.ref, meta.status.value, allowed),
+            partial(self._transition_chosen, meta.ref),
+        )
+
+    def _transition_chosen(self, ref: str, result: tuple[str, str] | None) -> None:
+        if result is None or not self.writable("lifecycle transitions"):
+            return
+        target, reason = result
+        self.apply_transition(ref, target, reason or "from the console")
+
+    def palette_commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        commands: list[tuple[str, Callable[[], Any], str]] = []
+        for status in ModelStatus:
+            commands.append(
+                (
+                    f"Registry: show {status.value.upper()} versions",
+                    partial(self._set_filter, f"status:{status.value}"),
+                    "filter",
+                )
+            )
+        commands.append(("Registry: clear the filter", partial(self._set_filter, ""), "filter"))
+        return commands
+
+    def _set_filter(self, text: str) -> None:
+        self.query_one("#filter").value = text  # type: ignore[attr-defined]
+        self.apply_filter(text)

@@ -1,0 +1,1 @@
+"""Reusable widgets: the navigation bar, the filter input, the detail pane, the live panel."""
