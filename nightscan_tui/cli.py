@@ -22,6 +22,7 @@ from nightscan_tui.commands import (
     token,
     train,
 )
+from nightscan_tui.commands.tui import tui as tui_command
 from nightscan_tui.console_io import err
 
 
@@ -47,14 +48,14 @@ class NightScanGroup(TyperGroup):
 app = typer.Typer(
     cls=NightScanGroup,
     help="NightScan Ops: model registry, A/B experiments and serving for wildlife-sound models.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
+    ctx: typer.Context,
     home: Annotated[
         Path | None,
         typer.Option(
@@ -77,6 +78,8 @@ def root(
         os.environ["NIGHTSCAN_HOME"] = str(home.expanduser().resolve())
     if database_url:
         os.environ["NIGHTSCAN_DATABASE_URL"] = database_url
+    if ctx.invoked_subcommand is None:  # plain `nightscan` opens the console
+        tui_command()
 
 
 app.add_typer(registry.app, name="registry", help="Model versions: list, show, compare, promote.")
@@ -92,6 +95,7 @@ app.command("audit")(audit.audit)
 app.command("events")(events.events)
 app.add_typer(token.app, name="token", help="API tokens: create, list, revoke.")
 app.command("demo")(demo.demo)
+app.command("tui")(tui_command)
 
 
 def main() -> None:
