@@ -1,20 +1,41 @@
-"""``nightscan demo``: seed a demo home if it is empty, then show what is in it."""
+"""``nightscan demo``: seed a demo home if it is empty, then open the console with live traffic."""
 
 from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
 
 from nightscan_tui.console_io import out
 
 
-def demo() -> None:
-    """Seed the demo home (two trained versions, a deployment, a 70/30 experiment) and show it."""
+def demo(
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console/--no-console",
+            help="Open the console with a live server and traffic (default: when on a terminal).",
+        ),
+    ] = sys.stdout.isatty(),
+    port: Annotated[int, typer.Option("--port", help="Demo server port (0: any free one).")] = 0,
+) -> None:
+    """Seed the demo home (two trained versions, a deployment, a running 70/30 experiment), then
+    open the console with the inference server and a traffic simulator in the background."""
     from core import get_context, get_model_registry
-    from core.demo import DEMO_MODEL, seed_demo
+    from core.demo import DEMO_MODEL, DemoServices, seed_demo
     from nightscan_tui.render import comparison_table, models_table
 
     out.print(f"home: {get_context().settings.home}")
     with out.status("preparing the demo home") as status:
         seeded = seed_demo(on_step=lambda msg: status.update(msg))
     out.print("demo home seeded" if seeded else "demo home already seeded")
+    if console:
+        from nightscan_tui.app import run_console
+
+        run_console(services=DemoServices(port=port))
+        out.print("console closed; demo services stopped")
+        return
     registry = get_model_registry()
     models = registry.list_models(model_id=DEMO_MODEL)
     out.print(models_table(models, title="Registry", width=out.width))
@@ -22,5 +43,7 @@ def demo() -> None:
         out.print(f"{m.ref}  {m.file_size_bytes:,} bytes", highlight=False)
         out.print(f"  sha256:{m.checksum}", highlight=False, style="dim")
     out.print(
-        comparison_table(registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0")))
+        comparison_table(
+            registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0"))
+        )
     )
