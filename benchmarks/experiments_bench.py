@@ -208,6 +208,7 @@ def main() -> None:
     parser.add_argument("--no-append", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     home = args.home or Path(tempfile.mkdtemp(prefix="nightscan-bench-"))
     rows: list[tuple[str, str, str]] = []
     try:
@@ -268,6 +269,8 @@ def main() -> None:
         "",
         f"- machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; SQLite {sqlite_version()}",
         f"- command: `{command}`",
+        f"- 1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+        "(the machine is shared; the write rates are CPU-bound)",
         "- every result recorded through the real durable path (validation, group commit,",
         "  ON CONFLICT inserts, sufficient-statistics upserts); no statistics seeded directly",
         "",
