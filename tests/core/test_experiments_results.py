@@ -283,26 +283,41 @@ def test_concurrent_writer_processes_lose_nothing_and_count_nothing_twice(ctx, m
         assert manager.assign("res", request_id)[0] == variant
 
 
-def test_group_commit_batches_concurrent_callers(ctx, manager) -> None:
-    """Many threads in one process share transactions (fewer commits than calls)."""
+def test_callers_waiting_for_the_lock_share_one_commit(sqlite_ctx) -> None:
+    """While another connection holds SQLite's write lock, eight callers queue up; once it is
+    released, all of them are written by one transaction."""
+    import sqlite3
     import threading
+    import time
 
+    from core import get_ab_test_manager
+
+    register_models()
+    manager = get_ab_test_manager()
+    manager.create_experiment(config_dict("res"))
+    manager.start_experiment("res")
+    manager.record_result("res", "warm", "control", {"confidence": 0.5})
     before = manager.writer.commits
-    barrier = threading.Barrier(8)
-
-    def run(t: int) -> None:
-        barrier.wait()
-        for i in range(25):
-            manager.record_result("res", f"g{t}-{i}", "control", {"confidence": 0.5})
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(8)]
+    blocker = sqlite3.connect(sqlite_ctx.db.url.removeprefix("sqlite:///"), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    threads = [
+        threading.Thread(
+            target=manager.record_result, args=("res", f"g{t}", "control", {"confidence": 0.5})
+        )
+        for t in range(8)
+    ]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 30
+    while manager.writer._queue.qsize() < 7 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the committer holds the first and polls for the lock
+    blocker.execute("COMMIT")
+    blocker.close()
     for t in threads:
         t.join()
-    assert len(_raw(ctx)) == 200
-    assert manager.writer.commits - before <= 200
-    _assert_stats_match_raw(ctx)
+    assert manager.writer.commits - before == 1
+    assert len(_raw(sqlite_ctx)) == 9
+    _assert_stats_match_raw(sqlite_ctx)
 
 
 def test_child_can_read_what_parent_recorded(ctx, manager) -> None:
