@@ -138,26 +138,26 @@ def test_check_runs_the_auto_stop_pass(models, tmp_path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "code", "message"),
-    [
-        (["experiment", "status", "nope"], 3, "experiment nope does not exist"),
-        (["experiment", "start", "nope"], 3, "does not exist"),
-        (["experiment", "create", "--file", "/no/such/file.toml"], 2, "cannot read"),
-        (["experiment", "allocate", "cli_walk", "control=abc"], 2, "must be a number"),
-        (["experiment", "allocate", "cli_walk", "control"], 2, "NAME=VALUE"),
-        (["experiment", "export", "cli_walk", "--format", "xml"], 2, "unknown export format"),
-        (["experiment", "record", "cli_walk", "--request-id", "r"], 2, "give --request-id"),
-    ],
-)
-def test_bad_input_is_one_line_and_an_exit_code(models, tmp_path, args, code, message) -> None:
+BAD_INPUT = [
+    (["experiment", "status", "nope"], 3, "experiment nope does not exist"),
+    (["experiment", "start", "nope"], 3, "does not exist"),
+    (["experiment", "create", "--file", "/no/such/file.toml"], 2, "cannot read"),
+    (["experiment", "allocate", "cli_walk", "control=abc"], 2, "must be a number"),
+    (["experiment", "allocate", "cli_walk", "control"], 2, "NAME=VALUE"),
+    (["experiment", "export", "cli_walk", "--format", "xml"], 2, "unknown export format"),
+    (["experiment", "record", "cli_walk", "--request-id", "r"], 2, "give --request-id"),
+]
+
+
+def test_bad_input_is_one_line_and_an_exit_code(models, tmp_path) -> None:
     config = tmp_path / "exp.toml"
     config.write_text(CONFIG_TOML)
     nightscan("experiment", "create", "--file", str(config))
-    result = runner.invoke(app, args)
-    assert result.exit_code == code, result.output
-    assert message in result.output
-    assert "Traceback" not in result.output
+    for args, code, message in BAD_INPUT:
+        result = runner.invoke(app, args)
+        assert result.exit_code == code, (args, result.output)
+        assert message in result.output
+        assert "Traceback" not in result.output
 
 
 def test_invalid_config_lists_every_fault(models, tmp_path) -> None:

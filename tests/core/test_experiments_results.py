@@ -73,27 +73,28 @@ def _assert_stats_match_raw(ctx, experiment_id: str = "res") -> None:
         assert ss == pytest.approx(expected[key][2], rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize(
-    ("variant", "metrics", "message"),
-    [
-        ("ghost", {"accuracy": 1.0}, "variant 'ghost' is not one of control, treatment"),
-        ("control", {"f1": 0.5}, "unknown metric 'f1'"),
-        ("control", {"confidence": float("nan")}, "must be a finite number"),
-        ("control", {"confidence": float("inf")}, "must be a finite number"),
-        ("control", {"confidence": "0.5"}, "must be a finite number"),
-        ("control", {"confidence": True}, "must be a finite number"),
-        ("control", {"accuracy": 1.5}, "binary metric 'accuracy' must lie in [0, 1]"),
-        ("control", {}, "metrics must be a non-empty mapping"),
-    ],
-)
-def test_invalid_results_are_refused_and_nothing_is_written(
-    ctx, manager, variant, metrics, message
-) -> None:
+INVALID = [
+    ("ghost", {"accuracy": 1.0}, "variant 'ghost' is not one of control, treatment"),
+    ("control", {"f1": 0.5}, "unknown metric 'f1'"),
+    ("control", {"confidence": float("nan")}, "must be a finite number"),
+    ("control", {"confidence": float("inf")}, "must be a finite number"),
+    ("control", {"confidence": "0.5"}, "must be a finite number"),
+    ("control", {"confidence": True}, "must be a finite number"),
+    ("control", {"accuracy": 1.5}, "binary metric 'accuracy' must lie in [0, 1]"),
+    ("control", {}, "metrics must be a non-empty mapping"),
+]
+
+
+def test_invalid_results_are_refused_and_nothing_is_written(ctx, manager) -> None:
     from core import ValidationError
 
-    with pytest.raises(ValidationError) as info:
-        manager.record_result("res", "r1", variant, metrics)
-    assert message in str(info.value)
+    for variant, metrics, message in INVALID:
+        with pytest.raises(ValidationError) as info:
+            manager.record_result("res", "r1", variant, metrics)
+        assert message in str(info.value)
+    with pytest.raises(ValidationError) as info:  # every fault of one call, one message each
+        manager.record_result("res", "", "ghost", {"f1": 1, "accuracy": -1})
+    assert str(info.value).count(";") == 3
     assert _raw(ctx) == [] and _stats(ctx) == {}
 
 
