@@ -55,7 +55,7 @@ class ExperimentsScreen(NightScanScreen):
         self.filter = Filter()
         self.selected: str | None = None
         self.detail: dict[str, Any] | None = None
-        self.model_refs: list[str] = []
+        self.models: list[tuple[str, str]] = []  # (ref, status) usable in a new experiment
         self._signature: tuple = ()
 
     def compose_body(self) -> ComposeResult:
@@ -99,8 +99,12 @@ class ExperimentsScreen(NightScanScreen):
                 primary = info.config.primary
                 units = {v: r.get(primary, 0) for v, r in status["results"].items()}
             rows.append((info, units))
-        refs = [m.ref for m in get_model_registry().list_models() if m.status.value not in UNUSABLE]
-        self.post_if_current(ExperimentsLoaded((rows, refs)))
+        models = [
+            (m.ref, m.status.value)
+            for m in get_model_registry().list_models()
+            if m.status.value not in UNUSABLE
+        ]
+        self.post_if_current(ExperimentsLoaded((rows, models)))
 
     def _load_selected(self) -> None:
         if self.selected:
@@ -134,7 +138,7 @@ class ExperimentsScreen(NightScanScreen):
 
     @on(ExperimentsLoaded)
     def _loaded(self, message: ExperimentsLoaded) -> None:
-        rows, self.model_refs = message.payload
+        rows, self.models = message.payload
         signature = tuple(
             (i.experiment_id, i.status.value, i.allocation_version, tuple(u.items()))
             for i, u in rows
@@ -288,10 +292,10 @@ class ExperimentsScreen(NightScanScreen):
     def action_new(self) -> None:
         if not self.writable("creating experiments"):
             return
-        if len(self.model_refs) < 1:
+        if not self.models:
             self.notify("register a model version first", severity="warning")
             return
-        self.app.push_screen(ExperimentForm(self.model_refs), self._created)
+        self.app.push_screen(ExperimentForm(self.models), self._created)
 
     def _created(self, experiment_id: str | None) -> None:
         if experiment_id:

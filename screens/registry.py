@@ -45,7 +45,7 @@ COLUMNS: list[tuple[str, str, Callable[[Any], Any]]] = [
     ("tags", "tags", lambda m: ",".join(m.tags)),
     ("created", "created", lambda m: m.created_at),
 ]
-NARROW = ("model", "version", "status", "accuracy", "f1", "tags")
+NARROW = ("model", "version", "status", "accuracy", "tags")
 MEDIUM = tuple(k for k, _l, _g in COLUMNS if k != "architecture")
 
 

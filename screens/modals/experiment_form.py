@@ -21,6 +21,18 @@ DEFAULT_METRICS = "accuracy, confidence, inference_time"
 MODES = ("fixed", "thompson_sampling", "epsilon_greedy")
 
 
+def default_pair(models: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """Control: what is in production; treatment: the newest other version of that model."""
+    if not models:
+        return None, None
+    deployed = [ref for ref, status in models if status == "deployed"]
+    control = deployed[0] if deployed else models[0][0]
+    model_id = control.rpartition(":")[0]
+    others = [ref for ref, _s in models if ref != control and ref.rpartition(":")[0] == model_id]
+    others = others or [ref for ref, _s in models if ref != control]
+    return control, (others[-1] if others else None)
+
+
 class ExperimentForm(ModalScreen[str | None]):
     """Dismisses with the new experiment's id, or None."""
 
@@ -29,14 +41,16 @@ class ExperimentForm(ModalScreen[str | None]):
         Binding("ctrl+s", "create", "Create", id="experiment_form.create"),
     ]
 
-    def __init__(self, model_refs: list[str]) -> None:
+    def __init__(self, models: list[tuple[str, str]]) -> None:
+        """``models``: (MODEL_ID:VERSION, status) of every usable version, in registry order."""
         super().__init__(classes="dialog")
-        self.model_refs = model_refs
+        self.model_refs = [ref for ref, _status in models]
+        self.control, self.treatment = default_pair(models)
 
     def compose(self) -> ComposeResult:
         options = [(ref, ref) for ref in self.model_refs]
-        control = self.model_refs[0] if self.model_refs else Select.BLANK
-        treatment = self.model_refs[-1] if len(self.model_refs) > 1 else Select.BLANK
+        control = self.control or Select.BLANK
+        treatment = self.treatment or Select.BLANK
         with Vertical(id="dialog", classes="form"):
             yield Label("New experiment", id="dialog-title")
             with VerticalScroll(id="form-fields"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import RenderableType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -24,6 +26,7 @@ class DetailPane(VerticalScroll):
         super().__init__(id=id)
         self.border_title = title
         self._body = Static("", classes="detail-body")
+        self.renderable: RenderableType = ""
 
     def compose(self):
         yield self._body
@@ -31,4 +34,13 @@ class DetailPane(VerticalScroll):
     def show(self, renderable: RenderableType, title: str | None = None) -> None:
         if title is not None:
             self.border_title = title
+        self.renderable = renderable
         self._body.update(renderable)
+
+    def plain_text(self, width: int = 120) -> str:
+        """What the pane shows, as plain text (for tests and copying)."""
+        from rich.console import Console
+
+        console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+        console.print(self.renderable)
+        return console.export_text()

@@ -1,0 +1,106 @@
+"""Deployments screen: roll back through the confirmation; the live panel follows a server that
+answers real requests in a background thread of this process."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from textual.widgets import Input, Static
+
+from core.deployments import get_deployment_manager
+from core.server.runner import BackgroundServer
+from inference.synthetic import generate_call
+from nightscan_tui.app import make_app
+from screens.modals.confirm import ConfirmModal
+from screens.widgets.live_panel import LivePanel
+
+pytestmark = pytest.mark.anyio
+SIZE = (120, 40)
+DEPLOYMENT = "wildlife_prod"
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_deployments(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("3")
+    await settle(pilot)
+
+
+async def test_roll_back_with_confirmation(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_deployments(pilot)
+        screen = app.screen
+        assert screen.selected == DEPLOYMENT
+        assert str(screen.table.get_cell(DEPLOYMENT, "model")) == "wildlife_detector:v1.1.0"
+        await pilot.press("u")  # undeploy, then think better of it
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert get_deployment_manager().get_deployment(DEPLOYMENT).status == "running"
+
+        await pilot.press("b")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal)
+        assert app.focused is modal.query_one("#reason", Input)
+        modal.query_one("#reason", Input).value = "p95 regression"
+        await pilot.press("enter")
+        await settle(pilot)
+        info = get_deployment_manager().get_deployment(DEPLOYMENT)
+        assert info.version == "v1.0.0" and info.reason == "rolled back: p95 regression"
+        await settle(pilot)
+        assert str(screen.table.get_cell(DEPLOYMENT, "model")) == "wildlife_detector:v1.0.0"
+        assert any("rolled back" in n.message for n in app._notifications)
+
+
+async def test_live_panel_updates_while_a_server_answers(console_home: Path) -> None:
+    server = BackgroundServer(port=0).start()
+    clip = generate_call("owl", np.random.default_rng(0), seconds=1.0).tolist()
+
+    def send(n: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for i in range(n):
+                response = client.post(
+                    "/predict",
+                    params={"deployment_id": DEPLOYMENT, "request_id": f"live-{i}"},
+                    json={"audio": clip, "sample_rate": 22_050},
+                )
+                assert response.status_code == 200, response.text
+
+    try:
+        app = make_app(cursor_blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_deployments(pilot)
+            panel = app.screen.query_one(LivePanel)
+            assert sum(panel.last.get("rps", [])) == 0
+            updates = panel.updates
+            await asyncio.to_thread(send, 12)
+            for _ in range(100):  # the panel polls every second
+                if sum(panel.last.get("rps", [])) >= 12:
+                    break
+                await pilot.pause(0.1)
+            assert sum(panel.last["rps"]) >= 12  # per-second counts, not a running total
+            assert panel.updates >= updates + 1
+            value = str(panel.query_one("#value-rps", Static).render())
+            assert "/s" in value
+            head = str(panel.query_one("#live-head", Static).render())
+            assert "12 requests in the last 60 s" in head
+            await asyncio.to_thread(send, 3)  # keeps moving: more traffic, newer numbers
+            for _ in range(50):
+                if sum(panel.last["rps"]) >= 15:
+                    break
+                await pilot.pause(0.1)
+            assert sum(panel.last["rps"]) >= 15
+    finally:
+        server.stop()

@@ -1,0 +1,117 @@
+"""The console as a whole: every screen, help, the palette, read-only mode, filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from nightscan_tui.app import make_app
+from screens.commands import screen_commands
+from screens.deployments import DeploymentsScreen
+from screens.events import EventsScreen
+from screens.experiments import ExperimentsScreen
+from screens.modals.help import HelpModal
+from screens.modals.transition import TransitionModal
+from screens.registry import RegistryScreen
+
+pytestmark = pytest.mark.anyio
+SIZE = (120, 40)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_every_screen_shows_its_data(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        expected = [
+            ("1", RegistryScreen, "#versions", 4),
+            ("2", ExperimentsScreen, "#experiments", 3),
+            ("3", DeploymentsScreen, "#deployments", 1),
+            ("4", EventsScreen, "#feed", 10),
+        ]
+        for key, screen_type, table_id, at_least in expected:
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(app.screen, screen_type)
+            assert app.screen.query_one(table_id, DataTable).row_count >= at_least
+
+
+async def test_help_lists_every_binding_and_closes(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        sections = dict(app.screen.sections)
+        keys = {k for rows in sections.values() for k, _d in rows}
+        assert {"space", "c", "t", "s", "/", "1", "2", "3", "4", "q"} <= keys
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, RegistryScreen)
+
+
+async def test_palette_offers_the_current_screens_actions(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        labels = [label for label, _cb, _h in screen_commands(app.screen, app)]
+        assert "Registry: Transition" in labels and "Go to Deployments" in labels
+        await pilot.press("3")
+        await settle(pilot)
+        labels = [label for label, _cb, _h in screen_commands(app.screen, app)]
+        assert "Deployments: Roll back" in labels
+        assert "Deployments: watch wildlife_prod" in labels
+        assert not any(label.startswith("Registry:") for label in labels)
+        await pilot.press("colon")  # k9s-style jump opens the palette
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "CommandPalette"
+
+
+async def test_read_only_refuses_and_hides_mutations(console_home: Path) -> None:
+    app = make_app(read_only=True, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        assert not isinstance(app.screen, TransitionModal)
+        assert any("read-only" in n.message for n in app._notifications)
+        labels = [label for label, _cb, _h in screen_commands(app.screen, app)]
+        assert "Registry: Transition" not in labels
+        assert "t" not in {b.binding.key for b in app.screen.active_bindings.values()}
+        await pilot.press("ctrl+r")  # changes allowed again at run time
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, TransitionModal)
+
+
+async def test_filter_narrows_and_escape_returns_to_the_list(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#versions", DataTable)
+        await pilot.press("slash")
+        filter_input = app.screen.query_one("#filter", Input)
+        assert app.focused is filter_input
+        filter_input.value = "model:wildlife"  # typing every key is slow; the event is the same
+        await pilot.pause()
+        assert table.row_count == 3
+        await pilot.press("escape")
+        assert app.focused is table
+        await pilot.press("slash", *" v1.1")  # free text on top of the field filter
+        await pilot.pause()
+        assert table.row_count == 1
+        assert [str(k.value) for k in table.rows] == ["wildlife_detector:v1.1.0"]
+        await pilot.press("escape", "4")
+        await settle(pilot)
+        feed = app.screen.query_one("#feed", DataTable)
+        app.screen.query_one("#filter", Input).value = "severity:warning"
+        await pilot.pause()
+        assert feed.row_count == 1

@@ -1,0 +1,109 @@
+"""Registry screen: sort, compare two versions, a lifecycle move through the confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, OptionList
+
+from core import get_model_registry
+from nightscan_tui.app import make_app
+from screens.modals.transition import TransitionModal
+from screens.widgets.detail_pane import DetailPane
+
+pytestmark = pytest.mark.anyio
+SIZE = (120, 40)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def row_keys(table: DataTable) -> list[str]:
+    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
+
+
+def detail_text(app) -> str:
+    return app.screen.query_one(DetailPane).plain_text()
+
+
+async def test_sort_by_key_and_by_header(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#versions", DataTable)
+        assert row_keys(table)[0] == "owl_detector:v0.1.0"  # model id, then semantic version
+        await pilot.press("s", "s", "s")  # model -> version -> status -> accuracy
+        await pilot.pause()
+        assert screen.sort_key == "accuracy"
+        assert row_keys(table)[0] == "owl_detector:v0.1.0"  # lowest accuracy first
+        await pilot.press("S")
+        await pilot.pause()
+        assert row_keys(table)[0] == "wildlife_detector:v2.0.0"
+        await pilot.click("#versions", offset=(60, 1))  # a header cell: sorts by that column
+        await pilot.pause()
+        assert screen.sort_key not in ("accuracy", None)
+
+
+async def test_mark_two_versions_and_compare(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#versions", DataTable)
+        table.move_cursor(row=row_keys(table).index("wildlife_detector:v1.0.0"))
+        await settle(pilot)
+        await pilot.press("space")
+        table.move_cursor(row=row_keys(table).index("wildlife_detector:v2.0.0"))
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+        assert screen.marked == ["wildlife_detector:v1.0.0", "wildlife_detector:v2.0.0"]
+        diff = screen.compared["metric_differences"]
+        assert diff["accuracy"]["percentage_improvement"] == pytest.approx(15.02, abs=0.01)
+        assert diff["inference_time_ms"]["better"] == "model_a"  # lower is better
+        text = detail_text(app)
+        assert "Compare" in text and "+15.02%" in text and "inference_time_ms" in text
+        await pilot.press("escape")  # clears the marks: back to the detail
+        await settle(pilot)
+        assert screen.marked == [] and "Status history" in detail_text(app)
+
+
+async def test_promote_with_confirmation(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#versions", DataTable)
+        assert row_keys(table)[0] == "owl_detector:v0.1.0"  # TRAINING
+        await pilot.press("t")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, TransitionModal)
+        options = modal.query_one("#targets", OptionList)
+        offered = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert offered == ["validation", "failed"]  # only what the lifecycle allows
+        await pilot.press("enter")  # pick VALIDATION, focus moves to the reason
+        assert app.focused is modal.query_one("#reason", Input)
+        await pilot.press(*"ok", "enter")
+        await settle(pilot)
+        assert get_model_registry().get_model("owl_detector", "v0.1.0").status.value == "validation"
+        history = get_model_registry().status_history("owl_detector", "v0.1.0")
+        assert history[-1].reason == "ok" and history[-1].actor == "tester"
+        await settle(pilot)
+        status = table.get_cell("owl_detector:v0.1.0", "status")
+        assert str(status) == "VALIDATION"
+
+
+async def test_cancelled_transition_changes_nothing(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press("escape")
+        await settle(pilot)
+        assert get_model_registry().get_model("owl_detector", "v0.1.0").status.value == "training"
