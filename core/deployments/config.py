@@ -30,6 +30,21 @@ DEFAULT_SCALING = {"min_replicas": 1, "max_replicas": 2, "target_cpu_utilization
 DEFAULT_HEALTH_CHECK = {"interval": 30, "timeout": 10, "failure_threshold": 3}
 # Chosen by benchmarks/runtime_bench.py on this kind of machine (see inference/runtime.py).
 DEFAULT_BATCHING = {"max_batch_size": 16, "max_batch_delay_ms": 2.0, "queue_capacity": 256}
+# Canary stepping and judging (core/deployments/canary.py, canary_judge.py). step_seconds None:
+# canary_duration_hours spread evenly over the weights below 100.
+DEFAULT_CANARY = {
+    "steps": [5, 25, 50, 100],
+    "analysis_interval_s": 60.0,
+    "step_seconds": None,
+    "failure_threshold": 2,
+    "min_samples": 100,
+    "min_feedback": 30,
+    "alpha": 0.05,
+    "error_margin": 0.01,
+    "latency_tolerance": 0.2,
+    "latency_margin_ms": 5.0,
+    "accuracy_margin": 0.02,
+}
 
 
 def parse_memory(value: str | int | float) -> int:
@@ -44,8 +59,8 @@ def parse_memory(value: str | int | float) -> int:
 
 @dataclass
 class DeploymentConfig:
-    model_id: str
-    version: str
+    model_id: str = ""  # may be left empty for an ensemble: its first member
+    version: str = ""
     deployment_id: str = ""
     environment: str = "production"
     resources: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
@@ -58,8 +73,14 @@ class DeploymentConfig:
     canary_duration_hours: float = 24.0
     batching: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_BATCHING))
     max_audio_seconds: float = 60.0
+    canary: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CANARY))
+    # {"models": ["id:version", ...], "voting_strategy": ..., "weights": [...]} (ensemble.py)
+    ensemble: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        members = (self.ensemble or {}).get("models") if isinstance(self.ensemble, dict) else None
+        if not (self.model_id and self.version) and members and isinstance(members[0], str):
+            self.model_id, _, self.version = members[0].rpartition(":")
         if not self.deployment_id and self.model_id and self.version:
             safe_version = re.sub(r"[^A-Za-z0-9]+", "_", self.version).strip("_")
             self.deployment_id = f"{self.model_id}_{safe_version}_{self.environment}"
@@ -68,10 +89,22 @@ class DeploymentConfig:
         self.scaling = {**DEFAULT_SCALING, **(self.scaling or {})}
         self.health_check = {**DEFAULT_HEALTH_CHECK, **(self.health_check or {})}
         self.batching = {**DEFAULT_BATCHING, **(self.batching or {})}
+        self.canary = {**DEFAULT_CANARY, **(self.canary or {})}
+        if isinstance(self.canary["steps"], list | tuple):
+            self.canary["steps"] = list(self.canary["steps"])  # never share the default's list
 
     @property
     def model_ref(self) -> str:
         return f"{self.model_id}:{self.version}"
+
+    @property
+    def serving_ref(self) -> str:
+        """What answers this deployment's requests: the version, or the ensemble."""
+        if not self.ensemble:
+            return self.model_ref
+        from core.deployments.ensemble import EnsembleSpec
+
+        return EnsembleSpec.parse(self.ensemble).ref(self.deployment_id)
 
     @property
     def memory_bytes(self) -> int:
@@ -101,6 +134,7 @@ class DeploymentConfig:
             ("scaling", DEFAULT_SCALING),
             ("health_check", DEFAULT_HEALTH_CHECK),
             ("batching", DEFAULT_BATCHING),
+            ("canary", DEFAULT_CANARY),
         ):
             unknown = set(getattr(self, section)) - set(allowed)
             if unknown:
@@ -135,7 +169,37 @@ class DeploymentConfig:
         number("config", "canary_success_threshold", self.canary_success_threshold, 0, 1)
         number("config", "canary_duration_hours", self.canary_duration_hours, 0)
         number("config", "max_audio_seconds", self.max_audio_seconds, 0.1, 3600)
+        self._validate_canary(number)
+        if self.ensemble is not None:
+            from core.deployments.ensemble import EnsembleSpec
+
+            EnsembleSpec.parse(self.ensemble)
         return self
+
+    def _validate_canary(self, number: Any) -> None:
+        c = self.canary
+        steps = c["steps"]
+        if (
+            not isinstance(steps, list)
+            or not steps
+            or any(isinstance(x, bool) or not isinstance(x, int | float) for x in steps)
+            or any(not 0 < x <= 100 for x in steps)
+            or any(b <= a for a, b in zip(steps, steps[1:], strict=False))
+            or steps[-1] != 100
+        ):
+            raise ValidationError(
+                f"canary.steps must be increasing percentages in (0, 100] ending at 100, "
+                f"got {steps!r}"
+            )
+        number("canary", "analysis_interval_s", c["analysis_interval_s"], 0.001)
+        if c["step_seconds"] is not None:
+            number("canary", "step_seconds", c["step_seconds"], 0)
+        number("canary", "failure_threshold", c["failure_threshold"], 1, 1000, integer=True)
+        number("canary", "min_samples", c["min_samples"], 2, integer=True)
+        number("canary", "min_feedback", c["min_feedback"], 2, integer=True)
+        number("canary", "alpha", c["alpha"], 0.0001, 0.5)
+        for key in ("error_margin", "latency_tolerance", "latency_margin_ms", "accuracy_margin"):
+            number("canary", key, c[key], 0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,7 +210,7 @@ class DeploymentConfig:
         unknown = set(data) - known
         if unknown:
             raise ValidationError(f"unknown deployment fields: {', '.join(sorted(unknown))}")
-        missing = {"model_id", "version"} - set(data)
+        missing = set() if data.get("ensemble") else {"model_id", "version"} - set(data)
         if missing:
             raise ValidationError(f"deployment config needs {', '.join(sorted(missing))}")
         return cls(**data)

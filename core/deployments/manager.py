@@ -18,7 +18,9 @@ from sqlmodel import col, select
 
 from core import events
 from core.context import Context, get_context
+from core.deployments.canary import CanaryController
 from core.deployments.config import DeploymentConfig
+from core.deployments.ensemble import EnsembleLoader
 from core.deployments.loader import ModelLoader
 from core.deployments.predictor import Predictor
 from core.deployments.serving import ServedDeployment, ServedModel, ServingPool
@@ -122,6 +124,8 @@ class DeploymentManager:
         self.loader = ModelLoader(self.registry, on_batch=self.metrics.batch_hook)
         self.predictor = Predictor(self)
         self.supervisor = Supervisor(self)
+        self.canaries = CanaryController(self)
+        self.ensembles = EnsembleLoader(self)
 
     async def run_inference(
         self,
@@ -179,6 +183,9 @@ class DeploymentManager:
             status["queue_depth"] = served.runtime.queue_depth
             status["device"] = served.device
             status["consecutive_health_failures"] = dep.consecutive_failures
+        status["canary"] = (
+            self.canaries.status(deployment_id) if self.canaries.active(deployment_id) else None
+        )
         status["revisions"] = [
             {"version": r.version, "status": r.status, "reason": r.reason, "at": r.at.isoformat()}
             for r in self.revisions(deployment_id)
@@ -191,6 +198,8 @@ class DeploymentManager:
         """Verify, load, warm up, probe, persist, then switch traffic. Returns True; raises
         DeploymentFailedError (previous version still serving) when the version is unfit."""
         config.validate()
+        if config.ensemble:  # members exist and share one label set, before anything loads
+            self.ensembles.check(config)
         meta = self.registry.get_model(config.model_id, config.version)
         if meta.status is not ModelStatus.DEPLOYED and (
             ModelStatus.DEPLOYED not in TRANSITIONS[meta.status]
@@ -199,11 +208,13 @@ class DeploymentManager:
                 f"{meta.ref} is {meta.status.value.upper()}; only VALIDATION, TESTING, RETIRED "
                 "or DEPLOYED versions can be deployed"
             )
+        if self.canaries.intercepts(config):  # a canary beside the stable version (canary.py)
+            return self.canaries.start(config, meta, actor)
         with self.db.session() as session:
             existing = session.get(DeploymentRow, config.deployment_id)
             serving_before = existing.version if existing and existing.status == "running" else None
         try:
-            served = self.loader.verified_load(meta, config)
+            served = self._load(meta, config, verify=True)
         except Exception as exc:
             reason = str(exc) if isinstance(exc, NightScanError) else f"{type(exc).__name__}: {exc}"
             self._record_failed_attempt(config, meta, reason, actor)
@@ -260,13 +271,23 @@ class DeploymentManager:
         self._install(config, served, generation)
         return True
 
-    def _install(self, config: DeploymentConfig, served: ServedModel, generation: int) -> None:
+    def _load(self, meta: ModelMetadata, config: DeploymentConfig, verify: bool = False):
+        """A version's runtime, or an ensemble's over its members' runtimes."""
+        if config.ensemble:
+            return self.ensembles.load(config, verify=verify)
+        return self.loader.verified_load(meta, config) if verify else self.loader.load(meta, config)
+
+    def _install(
+        self, config: DeploymentConfig, served: ServedModel, generation: int, canary=None
+    ) -> None:
         with self.pool.lock:
             existing = self.pool.models.get(served.model_ref)
         if existing is not None and existing.runtime is not served.runtime:
             served.runtime.close(drain=False)  # already serving that version here: reuse it
             served = existing
-        self.pool.install(ServedDeployment(config, served.model_ref, generation), served)
+        self.pool.install(
+            ServedDeployment(config, served.model_ref, generation, canary=canary), served
+        )
         self.performance_tracker.set_gauges(
             config.deployment_id,
             lambda: {
@@ -339,6 +360,7 @@ class DeploymentManager:
 
     def undeploy(self, deployment_id: str, reason: str = "", actor: str | None = None) -> None:
         """Stop serving; the version is RETIRED unless another deployment still serves it."""
+        self.canaries.end_for(deployment_id, f"undeployed: {reason or 'undeployed'}", actor)
         with self.db.write() as session:
             row = self._row(session, deployment_id)
             if row.status != "running":
@@ -375,6 +397,7 @@ class DeploymentManager:
         """Switch to the last version that served this deployment healthily. The switch is
         atomic for requests: queued ones finish on the old version, new ones use the previous.
         ``failed=True`` (automatic rollbacks) marks the abandoned version FAILED."""
+        self.canaries.end_for(deployment_id, f"rollback: {reason}", actor)
         with self.db.session() as session:
             row = self._row(session, deployment_id)
             if row.status != "running":
@@ -392,10 +415,13 @@ class DeploymentManager:
             raise ConflictError(
                 f"deployment {deployment_id!r} has no earlier healthy version to roll back to"
             )
-        config = DeploymentConfig.from_dict({**current.config.to_dict(), "version": target.version})
+        config = DeploymentConfig.from_dict(
+            {**current.config.to_dict(), "model_id": target.model_id, "version": target.version,
+             "ensemble": None}  # revisions keep the version only: roll back to it alone
+        )  # fmt: skip
         meta = self.registry.get_model(target.model_id, target.version)
         try:
-            served = self.loader.verified_load(meta, config)
+            served = self._load(meta, config, verify=True)
         except Exception as exc:
             raise DeploymentFailedError(
                 f"rollback of {deployment_id} to {meta.ref} failed: {exc}; "
@@ -439,10 +465,11 @@ class DeploymentManager:
     def _reconcile_one(self, info: DeploymentInfo) -> tuple[ServedDeployment, ServedModel]:
         meta = self.registry.get_model(info.model_id, info.version)
         with self.pool.lock:
-            served = self.pool.models.get(info.model_ref)
+            served = self.pool.models.get(info.config.serving_ref)
         if served is None:
-            served = self.loader.load(meta, info.config)
-        self._install(info.config, served, info.generation)
+            served = self._load(meta, info.config)
+        canary = self.canaries.route_for(info)  # a running canary's share (canary.py)
+        self._install(info.config, served, info.generation, canary)
         return self.pool.model_for(info.deployment_id)
 
     def reconcile(self) -> None:

@@ -118,15 +118,18 @@ class Predictor:
         sample_rate: int = SAMPLE_RATE,
         deployment_id: str | None = None,
         model_id: str | None = None,
+        user_id: str | None = None,
     ) -> dict[str, Any]:
         """Classify one clip. ``audio_data`` is a waveform (numpy, any channels, at
         ``sample_rate``) or the bytes of a WAV/FLAC/OGG file. With ``experiment_id`` the A/B
-        manager picks the variant (sticky per request id) and the result is recorded for it."""
+        manager picks the variant (sticky per request id) and the result is recorded for it.
+        A running canary takes its share sticky per ``user_id`` when given, else per request."""
         from inference.runtime import QueueFullError
 
         request_id = request_id or f"req_{uuid.uuid4().hex[:20]}"
         started = time.perf_counter()
         variant = None
+        arm = None  # (canary id, "stable" | "canary") while a canary shares the deployment
         if experiment_id:
             from core.experiments import get_ab_test_manager
 
@@ -138,21 +141,22 @@ class Predictor:
                 self._target, request_id, deployment_id, model_id
             )
             max_s = dep.config.max_audio_seconds
+            served, arm = self.manager.canaries.route(dep, served, user_id or request_id)
         windows = self._windows(audio_data, sample_rate, served.clip_samples, max_s)
         try:
             probs = await served.runtime.infer(windows)
         except QueueFullError as exc:
-            self.tracker.record(dep_id, served.model_ref, 0.0, ok=False)
+            self._record(dep_id, served.model_ref, 0.0, False, arm)
             raise OverloadedError(
                 f"{dep_id} is at capacity ({served.runtime.queue_depth} windows queued)",
                 retry_after_s=exc.retry_after_s,
             ) from None
         except Exception as exc:
             elapsed = time.perf_counter() - started
-            self.tracker.record(dep_id, served.model_ref, elapsed, ok=False)
+            self._record(dep_id, served.model_ref, elapsed, False, arm)
             raise InferenceFailedError(f"{served.model_ref} failed: {exc}") from None
         elapsed = time.perf_counter() - started
-        self.tracker.record(dep_id, served.model_ref, elapsed, ok=True)
+        self._record(dep_id, served.model_ref, elapsed, True, arm)
         mean = probs.mean(axis=0)
         best = int(mean.argmax())
         predictions = {
@@ -170,6 +174,7 @@ class Predictor:
             predicted_class=predictions["predicted_class"],
             experiment_id=experiment_id,
             variant=variant,
+            canary_arm=arm,
         )
         if experiment_id:
             await asyncio.to_thread(
@@ -186,7 +191,12 @@ class Predictor:
             "deployment_id": dep_id,
             "predictions": predictions,
             "inference_time": elapsed,
+            **({"ensemble": served.describe()} if hasattr(served, "describe") else {}),
         }
+
+    def _record(self, dep_id: str, model_ref: str, latency_s: float, ok: bool, arm) -> None:
+        self.tracker.record(dep_id, model_ref, latency_s, ok=ok)
+        self.manager.canaries.observe(arm, latency_s, ok)  # the canary judge's data
 
     def _remember(self, request_id: str, **entry: Any) -> None:
         entry["feedback"] = None
@@ -239,6 +249,7 @@ class Predictor:
                 entry["feedback"], first = correct, True
         if first:
             self.tracker.record_feedback(entry["deployment_id"], entry["model_ref"], correct)
+            self.manager.canaries.observe_feedback(entry.get("canary_arm"), correct)
             if entry["experiment_id"]:
                 self._record_for_experiment(
                     entry["experiment_id"],

@@ -31,6 +31,29 @@ class ServedModel:
     device: str
 
 
+def stable_fraction(key: str) -> float:
+    """A unit id -> [0, 1) mapping that is identical in every process and on every machine."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass(frozen=True)
+class CanaryRoute:
+    """A canary's sticky share of one deployment's requests (core/deployments/canary.py).
+
+    A unit goes to the canary when its hash falls below the weight, so raising the weight only
+    adds units: nobody who saw the canary is sent back to stable while it progresses."""
+
+    model: ServedModel
+    weight: float  # percent
+    canary_id: int
+    salt: str
+    health_check: dict[str, Any]  # the canary's own probe settings
+
+    def takes(self, unit_id: str) -> bool:
+        return stable_fraction(f"{self.salt}:{unit_id}") * 100.0 < self.weight
+
+
 @dataclass
 class ServedDeployment:
     config: DeploymentConfig
@@ -40,12 +63,19 @@ class ServedDeployment:
     healthy: bool = True
     last_probe: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    canary: CanaryRoute | None = None
+
+    def traffic_split(self) -> dict[str, float]:
+        """Version -> percent of this deployment's requests (read by the metrics)."""
+        if self.canary is None:
+            return {self.model_ref: 100.0}
+        weight = self.canary.weight
+        return {self.model_ref: 100.0 - weight, self.canary.model.model_ref: weight}
 
 
-def stable_fraction(key: str) -> float:
-    """A unit id -> [0, 1) mapping that is identical in every process and on every machine."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+def models_in(model: ServedModel) -> list[ServedModel]:
+    """The model and, for an ensemble, the members whose shared runtimes it uses."""
+    return [model, *getattr(model, "members", ())]
 
 
 class ServingPool:
@@ -65,7 +95,9 @@ class ServingPool:
     def install(self, dep: ServedDeployment, model: ServedModel) -> str | None:
         """Point a deployment at a model (atomically); returns the version it served before."""
         with self.lock:
-            self.models.setdefault(model.model_ref, model)
+            extra = dep.canary.model if dep.canary else None
+            for m in models_in(model) + (models_in(extra) if extra else []):
+                self.models.setdefault(m.model_ref, m)
             previous = self.deployments.get(dep.config.deployment_id)
             self.deployments[dep.config.deployment_id] = dep
         self.release_unused()
@@ -98,6 +130,9 @@ class ServingPool:
         """Close runtimes that neither a deployment nor an experiment uses."""
         with self.lock:
             used = {d.model_ref for d in self.deployments.values()} | self.pinned
+            used |= {d.canary.model.model_ref for d in self.deployments.values() if d.canary}
+            groups = [models_in(self.models[r]) for r in used if r in self.models]
+            used |= {m.model_ref for group in groups for m in group}  # ensemble members
             unused = [ref for ref in self.models if ref not in used]
             closing = [self.models.pop(ref) for ref in unused]
         for model in closing:

@@ -122,6 +122,10 @@ class Supervisor:
                 self._note_probe(dep, info, result.ok, result.detail)
             self._autoscale(dep, served)
         self.error_rollback.evaluate(self.manager)
+        try:  # canary judge and stepper (canary.py): its failure must not stop the loop
+            self.manager.canaries.tick()
+        except Exception:
+            log.exception("canary tick failed")
         self._evaluate_alerts()
         self.manager.snapshots.maybe_persist(
             self.manager.performance_tracker, list(self.manager.pool.deployments)

@@ -24,6 +24,9 @@ def deploy(
         Path | None, typer.Option("--config", help="TOML/JSON with DeploymentConfig fields.")
     ] = None,
     traffic: Annotated[float | None, typer.Option("--traffic", help="Traffic percentage.")] = None,
+    canary: Annotated[
+        bool, typer.Option("--canary", help="Canary: --traffic percent beside the stable.")
+    ] = False,
 ) -> None:
     """Verify, load, warm up and health-check a version, then serve it."""
     from core.deployments import DeploymentConfig, get_deployment_manager
@@ -34,6 +37,7 @@ def deploy(
         deployment_id=deployment_id,
         environment=environment,
         traffic_percentage=traffic,
+        canary_deployment=True if canary else None,
     )
     if config_file is not None:
         config = DeploymentConfig.from_file(config_file, **overrides)
