@@ -99,6 +99,12 @@ class ServingPool:
             for m in models_in(model) + (models_in(extra) if extra else []):
                 self.models.setdefault(m.model_ref, m)
             previous = self.deployments.get(dep.config.deployment_id)
+            if previous is not None and previous.model_ref == dep.model_ref:
+                # Same version, new generation (a canary step, a config change): its health
+                # history carries over, or every step would reset the failure count.
+                dep.consecutive_failures = previous.consecutive_failures
+                dep.healthy = previous.healthy
+                dep.last_probe = previous.last_probe
             self.deployments[dep.config.deployment_id] = dep
         self.release_unused()
         return previous.model_ref if previous else None

@@ -3,7 +3,7 @@ log with the token's name as the actor."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -93,3 +93,25 @@ def stop_experiment(
 
     reason = (body.reason if body else "") or "stopped via HTTP"
     return get_ab_test_manager().stop_experiment(experiment_id, reason, actor=who.actor).to_dict()
+
+
+@router.get("/deployments/{deployment_id}/canary", tags=["views"], responses=ERRORS)
+def canary_status(request: Request, deployment_id: str) -> dict[str, Any]:
+    """The deployment's latest canary: state, weight, counts and the judge's recent verdicts."""
+    return request.app.state.manager.canaries.status(deployment_id)
+
+
+@router.post("/deployments/{deployment_id}/canary/{action}", responses=ERRORS)
+def canary_action(
+    request: Request,
+    deployment_id: str,
+    action: Literal["promote", "abort", "pause", "resume"],
+    who: Operator,
+    body: Reason | None = None,
+) -> dict[str, Any]:
+    """Promote, abort, pause or resume a canary (operator)."""
+    canaries = request.app.state.manager.canaries
+    reason = body.reason if body and body.reason else f"manual {action} via HTTP"
+    if action in ("promote", "abort"):
+        return getattr(canaries, action)(deployment_id, reason, actor=who.actor)
+    return getattr(canaries, action)(deployment_id, actor=who.actor)

@@ -20,6 +20,8 @@ GUARDED = [
     ("POST", "/experiments/e1/start", None, "operator"),
     ("POST", "/experiments/e1/stop", {"reason": "test"}, "operator"),
     ("GET", "/experiments/e1/analysis", None, "viewer"),
+    ("POST", "/deployments/prod/canary/pause", None, "operator"),
+    ("POST", "/deployments/prod/canary/abort", {"reason": "test"}, "operator"),
 ]
 ROLES = ["viewer", "operator", "admin"]
 
