@@ -58,6 +58,10 @@ class NightScanApp(App[None]):
         Binding("3", "switch_mode('deployments')", "Deployments", show=False, id="app.deployments"),
         Binding("4", "switch_mode('events')", "Events", show=False, id="app.events"),
         Binding("question_mark", "help", "Help", id="app.help"),
+        # Naming command_palette here replaces Textual's default ctrl+p binding, so bind both.
+        Binding(
+            "ctrl+p", "command_palette", "Palette", show=False, priority=True, id="app.palette"
+        ),
         Binding("colon", "command_palette", "Jump / command", show=False, id="app.jump"),
         Binding("ctrl+r", "toggle_read_only", "Read-only on/off", show=False, id="app.read_only"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -107,28 +111,36 @@ class NightScanApp(App[None]):
             self.screen.refresh_nav()
 
     def action_help(self) -> None:
+        """Every binding: this screen's own (with why one is unavailable now), the focused
+        widget's, and the global ones."""
         screen = self.screen
+        hints = getattr(screen, "DISABLED_HINTS", {})
+        mutating = getattr(screen, "MUTATING", frozenset())
         here: list[tuple[str, str]] = []
+        for binding in getattr(screen, "BINDINGS", []):
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            state = screen.check_action(binding.action, ())
+            label = binding.description
+            if state is False and self.read_only and binding.action in mutating:
+                label += " (read-only: ctrl+r allows changes)"
+            elif state is not True:
+                label += f" ({hints.get(binding.action, 'not available now')})"
+            here.append((self.get_key_display(binding), label))
+        shared = [b for b in NightScanScreen.BINDINGS if isinstance(b, Binding)]
+        here += [(self.get_key_display(b), b.description) for b in shared]
         everywhere: list[tuple[str, str]] = []
         focused: list[tuple[str, str]] = []
-        own = {b.action for b in getattr(screen, "BINDINGS", []) if isinstance(b, Binding)}
-        own |= {b.action for b in NightScanScreen.BINDINGS if isinstance(b, Binding)}
-        hints = getattr(screen, "DISABLED_HINTS", {})
         for active in screen.active_bindings.values():
             binding = active.binding
-            if not binding.description:
+            if not binding.description or active.node is screen and binding in shared:
                 continue
-            label = binding.description
-            if not active.enabled:
-                label += f" ({hints.get(binding.action, 'not available now')})"
-            row = (self.get_key_display(binding), label)
-            if active.node is screen and binding.action in own:
-                here.append(row)
-            elif active.node is self or active.node is screen:
-                everywhere.append(row)
+            row = (self.get_key_display(binding), binding.description)
+            if active.node is self or active.node is screen:
+                if row not in here:
+                    everywhere.append(row)
             elif isinstance(active.node, Widget):
                 focused.append(row)
-        everywhere.append(("ctrl+p", "Command palette: every action of this screen"))
         everywhere.append(("esc", "Back: leave the detail view, the filter or a dialog"))
         title = getattr(screen, "TITLE_TEXT", "") or "NightScan Ops"
         sections = [

@@ -34,19 +34,27 @@ def _manager():
 class DeploymentsScreen(NightScanScreen):
     MODE = "deployments"
     TITLE_TEXT = "Deployments"
-    MUTATING = frozenset({"deploy", "rollback", "undeploy", "health"})
+    MUTATING = frozenset(
+        {"deploy", "rollback", "undeploy", "health", "promote", "abort", "pause_canary"}
+    )
     FILTER_HINT = "/ filter: text, status:running health:unhealthy env:production model:v2"
     FILTER_KEYS: ClassVar[tuple[str, ...]] = ("status", "health", "env", "model")
     DISABLED_HINTS: ClassVar[dict[str, str]] = {
         "rollback": "select a running deployment",
         "undeploy": "select a running deployment",
         "health": "select a running deployment",
+        "promote": "select a deployment with a running canary",
+        "abort": "select a deployment with a running canary",
+        "pause_canary": "select a deployment with a running canary",
     }
     BINDINGS = [
         Binding("d", "deploy", "Deploy", id="deployments.deploy"),
         Binding("b", "rollback", "Roll back", id="deployments.rollback"),
         Binding("u", "undeploy", "Undeploy", id="deployments.undeploy"),
         Binding("h", "health", "Health check", id="deployments.health"),
+        Binding("p", "promote", "Promote canary", id="deployments.canary_promote"),
+        Binding("a", "abort", "Abort canary", id="deployments.canary_abort"),
+        Binding("z", "pause_canary", "Pause/resume canary", id="deployments.canary_pause"),
     ]
 
     def __init__(self) -> None:
@@ -55,6 +63,7 @@ class DeploymentsScreen(NightScanScreen):
         self.filter = Filter()
         self.selected: str | None = None
         self.deployable: list[str] = []
+        self.canaries: dict[str, dict[str, Any]] = {}  # deployment id -> running canary
         self._signature: tuple = ()
 
     def compose_body(self) -> ComposeResult:
@@ -100,7 +109,8 @@ class DeploymentsScreen(NightScanScreen):
             for m in get_model_registry().list_models()
             if m.status is ModelStatus.DEPLOYED or ModelStatus.DEPLOYED in TRANSITIONS[m.status]
         ]
-        self.post_if_current(DeploymentsLoaded((rows, deployable)))
+        canaries = {c["deployment_id"]: c for c in manager.canaries.list_canaries()}
+        self.post_if_current(DeploymentsLoaded((rows, deployable, canaries)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployment-live")
     def load_live(self, deployment_id: str | None) -> None:
@@ -111,7 +121,9 @@ class DeploymentsScreen(NightScanScreen):
         tracker = manager.performance_tracker
         metrics = tracker.get_current_metrics(deployment_id)
         history = tracker.history(deployment_id, WINDOW_S)
-        payload = {"info": info, "metrics": metrics, "history": history}
+        canaries = manager.canaries
+        canary = canaries.status(deployment_id) if canaries.active(deployment_id) else None
+        payload = {"info": info, "metrics": metrics, "history": history, "canary": canary}
         self.post_if_current(LiveSample(payload))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
@@ -127,6 +139,23 @@ class DeploymentsScreen(NightScanScreen):
         self.post_message(ActionDone(f"{deployment_id} undeployed", deployment_id))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
+    def run_canary(self, deployment_id: str, verb: str, reason: str) -> None:
+        canaries = _manager().canaries
+        if verb == "promote":
+            result = canaries.promote(deployment_id, reason)
+            text = f"{deployment_id} now serves {result['canary']}"
+        elif verb == "abort":
+            result = canaries.abort(deployment_id, reason)
+            text = f"{deployment_id}: canary aborted, all traffic back to {result['stable']}"
+        elif canaries.status(deployment_id)["state"] == "paused":
+            canaries.resume(deployment_id)
+            text = f"{deployment_id}: canary resumed"
+        else:
+            canaries.pause(deployment_id)
+            text = f"{deployment_id}: canary paused at its current weight"
+        self.post_message(ActionDone(text, deployment_id))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
     def run_health(self, deployment_id: str) -> None:
         result = _manager().health(deployment_id)
         verdict = "healthy" if result["healthy"] else f"UNHEALTHY: {result.get('detail', '')}"
@@ -137,7 +166,7 @@ class DeploymentsScreen(NightScanScreen):
 
     @on(DeploymentsLoaded)
     def _loaded(self, message: DeploymentsLoaded) -> None:
-        self.rows, self.deployable = message.payload
+        self.rows, self.deployable, self.canaries = message.payload
         signature = tuple(
             (
                 i.deployment_id,
@@ -145,6 +174,7 @@ class DeploymentsScreen(NightScanScreen):
                 i.status,
                 i.health,
                 i.generation,
+                str(self.canaries.get(i.deployment_id)),
                 round(m.requests_per_second, 1) if m else None,
                 round(m.p95_latency_ms, 1) if m else None,
             )
@@ -199,16 +229,22 @@ class DeploymentsScreen(NightScanScreen):
             "status": tones.status(info.status),
             "health": tones.status(info.health) if not stopped else tones.status(info.status),
             "traffic": right(f"{cfg.traffic_percentage:g}%"),
-            "canary": Text(
-                f"{cfg.traffic_percentage:g}%" if cfg.canary_deployment else "—",
-                style=tones.style("warn") if cfg.canary_deployment else "",
-            ),
+            "canary": self._canary_cell(info.deployment_id),
             "rps": right(f"{m.requests_per_second:,.1f}" if m else "—"),
             "p95 ms": right(f"{m.p95_latency_ms:,.1f}" if m else "—"),
             "errors": right(f"{m.error_rate:.1f}%" if m else "—"),
             "updated": Text(fmt.when(info.updated_at)),
         }
         return [values[c] for c in columns]
+
+    def _canary_cell(self, deployment_id: str) -> Text:
+        canary = self.canaries.get(deployment_id)
+        if canary is None:
+            return Text("—")
+        assert self.tones is not None
+        version = canary["canary"].rpartition(":")[2]
+        tone = "warn" if canary["state"] == "paused" else "accent"
+        return Text(f"{version} {canary['weight']:g}%", style=self.tones.style(tone, bold=True))
 
     def _matches(self, info: Any) -> bool:
         if not self.filter:
@@ -237,7 +273,12 @@ class DeploymentsScreen(NightScanScreen):
         if payload["info"].deployment_id != self.selected or self.tones is None:
             return
         self.query_one(LivePanel).show(
-            payload["info"], payload["metrics"], payload["history"], fmt.now_ts(), self.tones
+            payload["info"],
+            payload["metrics"],
+            payload["history"],
+            fmt.now_ts(),
+            self.tones,
+            canary=payload.get("canary"),
         )
 
     @on(ActionDone)
@@ -275,6 +316,9 @@ class DeploymentsScreen(NightScanScreen):
         if action in ("rollback", "undeploy", "health"):
             info = self._selected_info()
             return True if info is not None and info.status == "running" else None
+        if action in ("promote", "abort", "pause_canary"):
+            # Hidden unless a canary runs here: most deployments never have one.
+            return self.selected in self.canaries
         return True
 
     def action_deploy(self) -> None:
@@ -331,6 +375,57 @@ class DeploymentsScreen(NightScanScreen):
     ) -> None:
         if reason is not None and self.writable(what):
             run(deployment_id, reason)
+
+    def action_promote(self) -> None:
+        canary = self.canaries.get(self.selected or "")
+        if not self.writable("promoting canaries") or canary is None:
+            return
+        self.app.push_screen(
+            ConfirmModal(
+                f"Promote the canary on {self.selected}?",
+                f"{canary['canary']} takes all traffic (now {canary['weight']:g}%); "
+                f"{canary['stable']} is retired unless served elsewhere.",
+                confirm_label="Promote",
+                reason="promoted from the console",
+            ),
+            partial(self._canary_confirmed, "promote", self.selected),
+        )
+
+    def action_abort(self) -> None:
+        canary = self.canaries.get(self.selected or "")
+        if not self.writable("aborting canaries") or canary is None:
+            return
+        self.app.push_screen(
+            ConfirmModal(
+                f"Abort the canary on {self.selected}?",
+                f"All traffic goes back to {canary['stable']}; {canary['canary']} stops "
+                "taking requests.",
+                confirm_label="Abort",
+                reason="aborted from the console",
+                danger=True,
+            ),
+            partial(self._canary_confirmed, "abort", self.selected),
+        )
+
+    def action_pause_canary(self) -> None:
+        canary = self.canaries.get(self.selected or "")
+        if not self.writable("pausing canaries") or canary is None:
+            return
+        paused = canary["state"] == "paused"
+        self.app.push_screen(
+            ConfirmModal(
+                f"{'Resume' if paused else 'Pause'} the canary on {self.selected}?",
+                "Judging and stepping restart from this weight."
+                if paused
+                else f"The weight holds at {canary['weight']:g}% and nothing is judged.",
+                confirm_label="Resume" if paused else "Pause",
+            ),
+            partial(self._canary_confirmed, "pause", self.selected),
+        )
+
+    def _canary_confirmed(self, verb: str, deployment_id: str, reason: str | None) -> None:
+        if reason is not None and self.writable("canary changes"):
+            self.run_canary(deployment_id, verb, reason or f"{verb} from the console")
 
     def action_health(self) -> None:
         info = self._selected_info()

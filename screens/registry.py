@@ -78,6 +78,7 @@ class RegistryScreen(NightScanScreen):
     DISABLED_HINTS: ClassVar[dict[str, str]] = {
         "compare": "mark two versions with space first",
         "transition": "select a version first",
+        "clear_marks": "nothing is marked",
     }
 
     def __init__(self) -> None:

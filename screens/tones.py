@@ -31,6 +31,11 @@ STATUS_TONE = {
     "healthy": "good",
     "unhealthy": "bad",
     "unknown": "muted",
+    # canaries
+    "progressing": "accent",
+    "paused": "warn",
+    "promoted": "good",
+    "aborted": "bad",
     # events
     "info": "primary",
     "warning": "warn",

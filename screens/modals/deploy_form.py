@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import describe_error
@@ -49,6 +49,12 @@ class DeployForm(ModalScreen[str | None]):
                 yield FormInput(value="production", id="environment")
                 yield Label("traffic %")
                 yield FormInput(value="100", id="traffic", type="number")
+                yield Label("")
+                yield Checkbox(
+                    "as a canary beside what serves now (traffic % = first weight)",
+                    id="canary",
+                    compact=True,
+                )
             yield Static(
                 "Checksum, load, warm-up and a health probe run first; if any fails, what "
                 "serves now keeps serving.",
@@ -83,6 +89,7 @@ class DeployForm(ModalScreen[str | None]):
             deployment_id=self.query_one("#deployment_id", Input).value.strip(),
             environment=self.query_one("#environment", Input).value.strip() or "production",
             traffic_percentage=traffic,
+            canary_deployment=self.query_one("#canary", Checkbox).value,
         )
         error.update(f"deploying {version}: verifying, loading, warming up…")
         self.query_one("#deploy", Button).disabled = True
@@ -104,6 +111,14 @@ class DeployForm(ModalScreen[str | None]):
         elif event.worker.state is WorkerState.ERROR:
             self.query_one("#deploy", Button).disabled = False
             self.query_one("#form-error", Static).update(describe_error(event.worker.error))
+
+    @on(Checkbox.Changed, "#canary")
+    def _canary_toggled(self, event: Checkbox.Changed) -> None:
+        traffic = self.query_one("#traffic", Input)
+        if event.value and traffic.value in ("", "100"):
+            traffic.value = "5"
+        elif not event.value and traffic.value == "5":
+            traffic.value = "100"
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

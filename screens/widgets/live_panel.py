@@ -104,6 +104,43 @@ def batch_chart(distribution: dict[int, int], queue: int, capacity: int, tones: 
     return grid
 
 
+def _seconds(s: float) -> str:
+    s = int(round(s))
+    return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s / 3600:.1f}h"
+
+
+def canary_block(c: dict[str, Any], tones: Tones) -> Text:
+    """A running canary: weight on its steps, the judge's counters and last verdict."""
+    steps = " → ".join(f"[{w:g}]" if w == c["weight"] else f"{w:g}" for w in c.get("steps", []))
+    text = Text.assemble(
+        ("Canary ", "bold"),
+        (c["canary"], "bold"),
+        f" at {c['weight']:g}% · ",
+        tones.status(c["state"], upper=False),
+        f" · stable {c['stable']}",
+        (f"\nsteps {steps}", tones.style("muted")),
+    )
+    if c["state"] in ("progressing", "paused"):
+        text.append(
+            f" · {_seconds(c['seconds_at_weight'])} of {_seconds(c['step_seconds'])} at this "
+            f"weight · next analysis in {_seconds(c['next_analysis_in_s'])}",
+            style=tones.style("muted"),
+        )
+    rate = "—" if c.get("success_rate") is None else f"{c['success_rate']:.0%}"
+    text.append(
+        f"\nchecks {c['passes']} pass, {c['fails']} fail, {c['inconclusive']} inconclusive "
+        f"(success {rate}, needs {c['success_threshold']:.0%}) · "
+        f"{c['consecutive_failures']}/{c['failure_threshold']} consecutive failures abort"
+    )
+    last = c.get("last_verdict")
+    if last:
+        tone = {"PASS": "good", "FAIL": "bad"}.get(last.get("verdict", ""), "warn")
+        text.append("\nlast verdict ")
+        text.append(last.get("verdict", "?"), style=tones.style(tone, bold=True))
+        text.append(f" {last.get('reason', '')}")
+    return text
+
+
 class LivePanel(VerticalScroll):
     ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
@@ -119,6 +156,8 @@ class LivePanel(VerticalScroll):
     LivePanel Sparkline { width: 1fr; height: 2; }
     LivePanel #live-head { margin-bottom: 1; }
     LivePanel #live-batches { margin-top: 1; height: auto; }
+    LivePanel #live-canary { height: auto; margin-bottom: 1; display: none; }
+    LivePanel #live-canary.-active { display: block; }
     """
 
     def __init__(self, id: str | None = None) -> None:
@@ -132,6 +171,7 @@ class LivePanel(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static("Select a deployment.", id="live-head")
+        yield Static("", id="live-canary")
         for key, label, _unit, summary in SERIES:
             with Horizontal(classes="live-row"):
                 yield Label(label, classes="live-label")
@@ -148,7 +188,13 @@ class LivePanel(VerticalScroll):
             self.last = {}
 
     def show(
-        self, info: Any, metrics: Any | None, samples: list[Any], now: float, tones: Tones
+        self,
+        info: Any,
+        metrics: Any | None,
+        samples: list[Any],
+        now: float,
+        tones: Tones,
+        canary: dict[str, Any] | None = None,
     ) -> None:
         self.watch_deployment(info.deployment_id)
         self.border_title = f"Live · {info.deployment_id} · last {WINDOW_S // 60} min"
@@ -168,6 +214,10 @@ class LivePanel(VerticalScroll):
             value.append(f"  max {peak:,.1f} {unit}".rstrip(), style=tones.style("muted"))
             self.query_one(f"#value-{key}", Static).update(value)
         self.query_one("#live-head", Static).update(self._head(info, metrics, tones))
+        block = self.query_one("#live-canary", Static)
+        block.set_class(canary is not None, "-active")
+        if canary is not None:
+            block.update(canary_block(canary, tones))
         capacity = int(info.config.batching.get("queue_capacity", 0))
         dist = metrics.batch_size_distribution if metrics else {}
         queue = metrics.queue_depth if metrics else 0

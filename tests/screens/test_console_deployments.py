@@ -9,13 +9,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, Select, Static
 
 from core.deployments import get_deployment_manager
 from core.server.runner import BackgroundServer
 from inference.synthetic import generate_call
 from nightscan_tui.app import make_app
 from screens.modals.confirm import ConfirmModal
+from screens.modals.deploy_form import DeployForm
 from screens.widgets.live_panel import LivePanel
 
 pytestmark = pytest.mark.anyio
@@ -104,3 +105,44 @@ async def test_live_panel_updates_while_a_server_answers(console_home: Path) -> 
             assert sum(panel.last["rps"]) >= 15
     finally:
         server.stop()
+
+
+async def test_deploy_a_canary_pause_and_promote_it(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_deployments(pilot)
+        screen = app.screen
+        await pilot.press("d")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, DeployForm)
+        form.query_one("#version", Select).value = "wildlife_detector:v2.0.0"
+        form.query_one("#deployment_id", Input).value = DEPLOYMENT
+        form.query_one("#canary", Checkbox).value = True
+        await pilot.pause()
+        assert form.query_one("#traffic", Input).value == "5"
+        await pilot.click("#deploy")
+        await settle(pilot)
+        assert not isinstance(app.screen, DeployForm)
+        canaries = get_deployment_manager().canaries
+        assert canaries.status(DEPLOYMENT)["weight"] == 5.0
+        await settle(pilot)
+        assert str(screen.table.get_cell(DEPLOYMENT, "canary")) == "v2.0.0 5%"
+        await settle(pilot)
+        block = str(screen.query_one("#live-canary", Static).render())
+        assert "wildlife_detector:v2.0.0 at 5%" in block
+
+        await pilot.press("z")  # pause, with a confirmation
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert canaries.status(DEPLOYMENT)["state"] == "paused"
+
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert get_deployment_manager().get_deployment(DEPLOYMENT).version == "v2.0.0"
+        await settle(pilot)
+        assert str(screen.table.get_cell(DEPLOYMENT, "canary")) == "—"

@@ -70,7 +70,12 @@ async def test_palette_offers_the_current_screens_actions(console_home: Path) ->
         assert "Deployments: Roll back" in labels
         assert "Deployments: watch wildlife_prod" in labels
         assert not any(label.startswith("Registry:") for label in labels)
-        await pilot.press("colon")  # k9s-style jump opens the palette
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "CommandPalette"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("colon")  # k9s-style jump opens the palette too
         await pilot.pause()
         assert app.screen.__class__.__name__ == "CommandPalette"
 
