@@ -430,6 +430,10 @@ class DeploymentManager:
         with self.db.write() as session:
             row = self._row(session, deployment_id)
             self._close_active_revision(session, deployment_id, "rolled_back")
+            # Used up: the next rollback goes further back, never forward to what was left.
+            restored = session.get(DeploymentRevisionRow, target.id)
+            restored.status = "restored"
+            session.add(restored)
             row.version, row.config = target.version, config.to_dict()
             row.health, row.reason = "healthy", f"rolled back: {reason}"
             row.generation += 1

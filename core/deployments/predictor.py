@@ -124,7 +124,7 @@ class Predictor:
         ``sample_rate``) or the bytes of a WAV/FLAC/OGG file. With ``experiment_id`` the A/B
         manager picks the variant (sticky per request id) and the result is recorded for it.
         A running canary takes its share sticky per ``user_id`` when given, else per request."""
-        from inference.runtime import QueueFullError
+        from inference.runtime import QueueFullError, RuntimeClosedError
 
         request_id = request_id or f"req_{uuid.uuid4().hex[:20]}"
         started = time.perf_counter()
@@ -135,26 +135,34 @@ class Predictor:
 
             ab = get_ab_test_manager()
             variant, model_ref = await asyncio.to_thread(ab.assign, experiment_id, request_id)
-            dep_id, served, max_s = await asyncio.to_thread(self._experiment_target, model_ref)
-        else:
-            dep_id, dep, served = await asyncio.to_thread(
-                self._target, request_id, deployment_id, model_id
-            )
-            max_s = dep.config.max_audio_seconds
-            served, arm = self.manager.canaries.route(dep, served, user_id or request_id)
-        windows = self._windows(audio_data, sample_rate, served.clip_samples, max_s)
-        try:
-            probs = await served.runtime.infer(windows)
-        except QueueFullError as exc:
-            self._record(dep_id, served.model_ref, 0.0, False, arm)
-            raise OverloadedError(
-                f"{dep_id} is at capacity ({served.runtime.queue_depth} windows queued)",
-                retry_after_s=exc.retry_after_s,
-            ) from None
-        except Exception as exc:
-            elapsed = time.perf_counter() - started
-            self._record(dep_id, served.model_ref, elapsed, False, arm)
-            raise InferenceFailedError(f"{served.model_ref} failed: {exc}") from None
+        for attempt in range(3):
+            if experiment_id:
+                dep_id, served, max_s = await asyncio.to_thread(self._experiment_target, model_ref)
+            else:
+                dep_id, dep, served = await asyncio.to_thread(
+                    self._target, request_id, deployment_id, model_id
+                )
+                max_s = dep.config.max_audio_seconds
+                served, arm = self.manager.canaries.route(dep, served, user_id or request_id)
+            windows = self._windows(audio_data, sample_rate, served.clip_samples, max_s)
+            try:
+                probs = await served.runtime.infer(windows)
+                break
+            except RuntimeClosedError:
+                # A deploy or rollback switched versions between picking this runtime and
+                # queueing on it: the new runtime answers (a rollback fails no request).
+                if attempt == 2:
+                    raise InferenceFailedError(f"{served.model_ref} is shutting down") from None
+            except QueueFullError as exc:
+                self._record(dep_id, served.model_ref, 0.0, False, arm)
+                raise OverloadedError(
+                    f"{dep_id} is at capacity ({served.runtime.queue_depth} windows queued)",
+                    retry_after_s=exc.retry_after_s,
+                ) from None
+            except Exception as exc:
+                elapsed = time.perf_counter() - started
+                self._record(dep_id, served.model_ref, elapsed, False, arm)
+                raise InferenceFailedError(f"{served.model_ref} failed: {exc}") from None
         elapsed = time.perf_counter() - started
         self._record(dep_id, served.model_ref, elapsed, True, arm)
         mean = probs.mean(axis=0)

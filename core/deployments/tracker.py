@@ -116,10 +116,10 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 class _Series:
-    def __init__(self, model_version: str) -> None:
+    def __init__(self, model_version: str, now: float) -> None:
         self.model_version = model_version
         self.buckets: deque[_Bucket] = deque(maxlen=HISTORY_SECONDS)
-        self.first_seen = time.time()
+        self.first_seen = now  # the tracker's clock, which tests and replays inject
 
     def bucket(self, now: float) -> _Bucket:
         second = int(now)
@@ -160,7 +160,7 @@ class PerformanceTracker:
             for key in (deployment_id, model_version, arm_key(deployment_id, model_version)):
                 series = self._series.get(key)
                 if series is None:
-                    series = self._series[key] = _Series(model_version)
+                    series = self._series[key] = _Series(model_version, now)
                 series.model_version = model_version  # the version served most recently
                 series.add(now, latency_s, ok)
 

@@ -6,17 +6,41 @@ unchanged. Input: one FP32 tensor ``waveform`` shaped [1, samples] (optional par
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
-from core.errors import NotFoundError, ValidationError
+from core.errors import NightScanError, NotFoundError, OverloadedError, ValidationError
 from core.registry import get_model_registry
 from core.server.schemas import InferRequestV2, ModelMetadataV2, TensorMetadata
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+
+class _ProtocolErrors(APIRoute):
+    """Errors in the protocol's shape, ``{"error": message}`` (what tritonclient reads), with
+    the endpoint's usual ``detail`` alongside."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except NightScanError as exc:
+                headers = None
+                if isinstance(exc, OverloadedError):
+                    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+                body = {"error": str(exc), "detail": str(exc)}
+                return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+        return route
+
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_class=_ProtocolErrors)
 INPUT_NAME = "waveform"
 
 
