@@ -127,7 +127,7 @@ class NightScanApp(App[None]):
             elif state is not True:
                 label += f" ({hints.get(binding.action, 'not available now')})"
             here.append((self.get_key_display(binding), label))
-        shared = [b for b in NightScanScreen.BINDINGS if isinstance(b, Binding)]
+        shared = list(NightScanScreen.SHARED_BINDINGS)
         here += [(self.get_key_display(b), b.description) for b in shared]
         everywhere: list[tuple[str, str]] = []
         focused: list[tuple[str, str]] = []

@@ -47,10 +47,11 @@ class NightScanScreen(Screen):
     MODE: ClassVar[str] = ""
     MUTATING: ClassVar[frozenset[str]] = frozenset()
     FILTER_HINT: ClassVar[str] = "filter"
-    BINDINGS = [
+    SHARED_BINDINGS: ClassVar[list[Binding]] = [
         Binding("slash", "focus_filter", "Filter", id="screen.filter"),
         Binding("f5", "reload", "Reload", show=False, id="screen.reload"),
     ]
+    BINDINGS = SHARED_BINDINGS
 
     def __init__(self) -> None:
         super().__init__()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from screens.widgets.nav import SCREENS
@@ -22,16 +23,17 @@ def screen_commands(screen: Any, app: Any) -> list[Command]:
     commands: list[Command] = []
     title = getattr(screen, "TITLE_TEXT", "") or ""
     seen: set[str] = set()
-    for bindings in screen._bindings.key_to_bindings.values():
-        for binding in bindings:
-            if not binding.description or binding.action in seen:
-                continue
-            if screen.check_action(binding.action, ()) is not True:
-                continue
-            seen.add(binding.action)
-            label = f"{title}: {binding.description}" if title else binding.description
-            keys = app.get_key_display(binding)
-            commands.append((label, partial(screen.run_action, binding.action), f"key {keys}"))
+    # The screen's own bindings (not Textual's focus and copy keys), minus what is unavailable.
+    own = [*getattr(screen, "BINDINGS", []), *getattr(type(screen), "SHARED_BINDINGS", [])]
+    for binding in own:
+        if not isinstance(binding, Binding) or not binding.description:
+            continue
+        if binding.action in seen or screen.check_action(binding.action, ()) is not True:
+            continue
+        seen.add(binding.action)
+        label = f"{title}: {binding.description}" if title else binding.description
+        keys = app.get_key_display(binding)
+        commands.append((label, partial(screen.run_action, binding.action), f"key {keys}"))
     extra = getattr(screen, "palette_commands", None)
     if callable(extra):
         commands.extend(extra())
