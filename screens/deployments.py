@@ -330,8 +330,14 @@ class DeploymentsScreen(NightScanScreen):
             )
             return
         info = self._selected_info()
+        running = info is not None and info.status == "running"
         self.app.push_screen(
-            DeployForm(self.deployable, info.model_ref if info else None), self._deployed
+            DeployForm(
+                self.deployable,
+                deployment_id=info.deployment_id if running else "",
+                serving=info.model_ref if running else None,
+            ),
+            self._deployed,
         )
 
     def _deployed(self, deployment_id: str | None) -> None:

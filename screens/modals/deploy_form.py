@@ -15,6 +15,18 @@ from screens.base import describe_error
 from screens.widgets.filter_input import FormInput
 
 
+def newest_other(refs: list[str], serving: str | None) -> str | None:
+    """The newest version of the served model that is not the served one (refs are in
+    registry order: model id, then semantic version)."""
+    if not refs:
+        return None
+    if serving is None:
+        return refs[-1]
+    model_id = serving.rpartition(":")[0]
+    same = [r for r in refs if r.rpartition(":")[0] == model_id and r != serving]
+    return same[-1] if same else refs[-1]
+
+
 class DeployForm(ModalScreen[str | None]):
     """Dismisses with the deployment id, or None."""
 
@@ -23,10 +35,14 @@ class DeployForm(ModalScreen[str | None]):
         Binding("ctrl+s", "deploy", "Deploy", id="deploy_form.deploy"),
     ]
 
-    def __init__(self, model_refs: list[str], preselect: str | None = None) -> None:
+    def __init__(
+        self, model_refs: list[str], deployment_id: str = "", serving: str | None = None
+    ) -> None:
+        """Opened on a deployment: its id, and the newest other version of what it serves."""
         super().__init__(classes="dialog")
         self.model_refs = model_refs
-        self.preselect = preselect if preselect in model_refs else None
+        self.deployment_id = deployment_id
+        self.preselect = newest_other(model_refs, serving)
 
     def compose(self) -> ComposeResult:
         default = self.preselect or (self.model_refs[-1] if self.model_refs else Select.BLANK)
@@ -42,6 +58,7 @@ class DeployForm(ModalScreen[str | None]):
                 )
                 yield Label("deployment")
                 yield FormInput(
+                    value=self.deployment_id,
                     placeholder="existing id to replace, or empty for a new one",
                     id="deployment_id",
                 )

@@ -116,8 +116,9 @@ async def test_deploy_a_canary_pause_and_promote_it(console_home: Path) -> None:
         await pilot.pause()
         form = app.screen
         assert isinstance(form, DeployForm)
-        form.query_one("#version", Select).value = "wildlife_detector:v2.0.0"
-        form.query_one("#deployment_id", Input).value = DEPLOYMENT
+        # Opened on a deployment: its id and the newest other version are the defaults.
+        assert form.query_one("#version", Select).value == "wildlife_detector:v2.0.0"
+        assert form.query_one("#deployment_id", Input).value == DEPLOYMENT
         form.query_one("#canary", Checkbox).value = True
         await pilot.pause()
         assert form.query_one("#traffic", Input).value == "5"
