@@ -19,32 +19,43 @@ from core.lifecycle import ModelStatus
 from core.model_metadata import ModelMetadata, parse_model_ref
 from core.registry import ModelRegistry, StatusChange, get_model_registry
 
-# A/B experiments load on first use: they pull in scipy, which `import core` should not pay for.
-_EXPERIMENT_EXPORTS = (
-    "ABTestManager",
-    "AllocationChange",
-    "ConfigValidationError",
-    "ExperimentConfig",
-    "ExperimentInfo",
-    "ExperimentMonitor",
-    "ExperimentStatus",
-    "MetricSpec",
-    "get_ab_test_manager",
-)
+# A/B experiments and serving load on first use: they pull in scipy, numpy and FastAPI-free but
+# heavy modules that `import core` (and so `nightscan registry list`) should not pay for.
+_LAZY_EXPORTS = {
+    "core.experiments": (
+        "ABTestManager",
+        "AllocationChange",
+        "ConfigValidationError",
+        "ExperimentConfig",
+        "ExperimentInfo",
+        "ExperimentMonitor",
+        "ExperimentStatus",
+        "MetricSpec",
+        "get_ab_test_manager",
+    ),
+    "core.deployments": (
+        "DeploymentConfig",
+        "DeploymentInfo",
+        "DeploymentManager",
+        "PerformanceMetrics",
+        "get_deployment_manager",
+    ),
+}
+_LAZY = {name: module for module, names in _LAZY_EXPORTS.items() for name in names}
 
 
 def __getattr__(name: str):
-    if name in _EXPERIMENT_EXPORTS:
-        import core.experiments
+    if name in _LAZY:
+        import importlib
 
-        value = getattr(core.experiments, name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'core' has no attribute {name!r}")
 
 
 __all__ = [
-    *_EXPERIMENT_EXPORTS,
+    *_LAZY,
     "ConflictError",
     "IntegrityError",
     "InvalidTransitionError",

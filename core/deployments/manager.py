@@ -429,6 +429,14 @@ class DeploymentManager:
             ) from None
         with self.db.write() as session:
             row = self._row(session, deployment_id)
+            if row.generation != current.generation:
+                # Compare-and-set: another process (or a health check) changed the deployment
+                # since we looked; rolling back again would go one version too far.
+                served.runtime.close(drain=False)
+                raise ConflictError(
+                    f"deployment {deployment_id!r} changed while rolling back (now "
+                    f"{row.model_id}:{row.version}); nothing was done"
+                )
             self._close_active_revision(session, deployment_id, "rolled_back")
             # Used up: the next rollback goes further back, never forward to what was left.
             restored = session.get(DeploymentRevisionRow, target.id)

@@ -31,14 +31,12 @@ class BackgroundServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, app=None) -> None:
         self.server = make_server(host, port, app)
         self.thread = threading.Thread(target=self.server.run, name="http-server", daemon=True)
+        self._url = ""
 
     @property
     def url(self) -> str:
-        cfg = self.server.config
-        port = cfg.port
-        if self.server.servers:
-            port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://{cfg.host}:{port}"
+        """The address it listens on (the real port when started with port 0)."""
+        return self._url
 
     def start(self, timeout_s: float = 30.0) -> BackgroundServer:
         self.thread.start()
@@ -52,6 +50,9 @@ class BackgroundServer:
             if time.monotonic() > deadline:
                 raise ConflictError("the server did not start in time")
             time.sleep(0.02)
+        cfg = self.server.config
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self._url = f"http://{cfg.host}:{port}"
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:

@@ -16,7 +16,9 @@ def _print(events) -> None:
     for e in events:
         style = SEVERITY_STYLE.get(e.severity, "")
         sev = f"[{style}]{e.severity:<8}[/]" if style else f"{e.severity:<8}"
-        out.print(f"{local_time(e.at)}  {sev} {e.kind:<28} {e.message}", highlight=False, soft_wrap=True)
+        out.print(
+            f"{local_time(e.at)}  {sev} {e.kind:<28} {e.message}", highlight=False, soft_wrap=True
+        )
 
 
 def events(

@@ -15,9 +15,15 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="State folder (overrides the global --home).")
+    ] = None,
 ) -> None:
     """Run the HTTP inference endpoint (FastAPI on uvicorn) over this home's deployments."""
-    from core import get_context
+    from core import configure, get_context
+
+    if home is not None:
+        configure(home)
     from core.server.runner import make_server
 
     server = make_server(host, port)
