@@ -43,7 +43,5 @@ def demo(
         out.print(f"{m.ref}  {m.file_size_bytes:,} bytes", highlight=False)
         out.print(f"  sha256:{m.checksum}", highlight=False, style="dim")
     out.print(
-        comparison_table(
-            registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0"))
-        )
+        comparison_table(registry.compare_models((DEMO_MODEL, "v2.0.0"), (DEMO_MODEL, "v2.1.0")))
     )
