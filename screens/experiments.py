@@ -36,17 +36,19 @@ def _manager():
 class ExperimentsScreen(NightScanScreen):
     MODE = "experiments"
     TITLE_TEXT = "Experiments"
-    MUTATING = frozenset({"new", "start", "stop"})
+    MUTATING = frozenset({"new", "start", "stop", "allocate"})
     FILTER_HINT = "/ filter: text, status:running mode:thompson model:v2.1"
     FILTER_KEYS: ClassVar[tuple[str, ...]] = ("status", "mode", "model")
     DISABLED_HINTS: ClassVar[dict[str, str]] = {
         "start": "select a DRAFT experiment",
         "stop": "select a RUNNING experiment",
+        "allocate": "select a DRAFT or RUNNING experiment",
     }
     BINDINGS = [
         Binding("n", "new", "New", id="experiments.new"),
         Binding("s", "start", "Start", id="experiments.start"),
         Binding("x", "stop", "Stop", id="experiments.stop"),
+        Binding("a", "allocate", "Reallocate", show=False, id="experiments.allocate"),
     ]
 
     def __init__(self) -> None:
@@ -133,6 +135,12 @@ class ExperimentsScreen(NightScanScreen):
     def run_stop(self, experiment_id: str, reason: str) -> None:
         _manager().stop_experiment(experiment_id, reason)
         self.post_message(ActionDone(f"experiment {experiment_id} stopped", experiment_id))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-write")
+    def run_allocate(self, experiment_id: str, allocation: dict[str, float]) -> None:
+        change = _manager().set_allocation(experiment_id, allocation, "set from the console")
+        split = " / ".join(f"{v} {p:g}%" for v, p in change.allocation.items())
+        self.post_message(ActionDone(f"{experiment_id} now splits {split}", experiment_id))
 
     # ---- rendering -------------------------------------------------------------------------------
 
@@ -287,6 +295,9 @@ class ExperimentsScreen(NightScanScreen):
             return True if info is not None and info.status.value == "draft" else None
         if action == "stop":
             return True if info is not None and info.status.value == "running" else None
+        if action == "allocate":
+            usable = info is not None and not info.status.ended
+            return True if usable else None
         return True
 
     def action_new(self) -> None:
@@ -338,6 +349,38 @@ class ExperimentsScreen(NightScanScreen):
     def _stop_confirmed(self, experiment_id: str, reason: str | None) -> None:
         if reason is not None and self.writable("stopping experiments"):
             self.run_stop(experiment_id, reason)
+
+    def action_allocate(self) -> None:
+        info = self._selected_info()
+        if not self.writable("reallocating traffic") or info is None:
+            return
+        current = ", ".join(f"{v}={p:g}" for v, p in info.allocation.items())
+        self.app.push_screen(
+            ConfirmModal(
+                f"Traffic split of {info.experiment_id}",
+                "Percent per variant, summing to 100. Units move only where they must, and "
+                "the change is kept in the allocation history (SRM accounts for it).",
+                confirm_label="Apply",
+                reason=current,
+                field_label="Split",
+            ),
+            partial(self._allocation_chosen, info.experiment_id),
+        )
+
+    def _allocation_chosen(self, experiment_id: str, text: str | None) -> None:
+        if text is None or not self.writable("reallocating traffic"):
+            return
+        allocation: dict[str, float] = {}
+        for part in text.replace(";", ",").split(","):
+            name, sep, value = part.partition("=")
+            try:
+                allocation[name.strip()] = float(value)
+            except ValueError:
+                sep = ""
+            if not sep or not name.strip():
+                self.notify(f"expected VARIANT=PERCENT, got {part.strip()!r}", severity="error")
+                return
+        self.run_allocate(experiment_id, allocation)
 
     def palette_commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         return [

@@ -19,6 +19,7 @@ from core.semver import version_key
 from screens import fmt
 from screens.base import NightScanScreen
 from screens.messages import ActionDone, ComparisonLoaded, VersionDetailLoaded, VersionsLoaded
+from screens.modals.confirm import ConfirmModal
 from screens.modals.transition import TransitionModal
 from screens.panels.model_detail import comparison, model_detail
 from screens.widgets.detail_pane import DetailPane
@@ -64,13 +65,16 @@ SORT_KEYS = {key: getter for key, _label, getter in COLUMNS}
 class RegistryScreen(NightScanScreen):
     MODE = "registry"
     TITLE_TEXT = "Registry"
-    MUTATING = frozenset({"transition"})
+    MUTATING = frozenset({"transition", "tags", "delete"})
     FILTER_HINT = "/ filter: text, model:ID status:deployed tag:prod arch:small_cnn"
     BINDINGS = [
         Binding("space", "mark", "Mark", id="registry.mark"),
         Binding("c", "compare", "Compare", id="registry.compare"),
         Binding("t", "transition", "Transition", id="registry.transition"),
         Binding("s", "sort", "Sort", id="registry.sort"),
+        Binding("e", "tags", "Edit tags", show=False, id="registry.tags"),
+        Binding("v", "verify", "Verify checksum", show=False, id="registry.verify"),
+        Binding("delete", "delete", "Delete version", show=False, id="registry.delete"),
         Binding("S", "reverse", "Reverse sort", show=False, id="registry.reverse"),
         Binding("escape", "clear_marks", "Clear marks", show=False, id="registry.clear_marks"),
     ]
@@ -78,6 +82,9 @@ class RegistryScreen(NightScanScreen):
     DISABLED_HINTS: ClassVar[dict[str, str]] = {
         "compare": "mark two versions with space first",
         "transition": "select a version first",
+        "tags": "select a version first",
+        "verify": "select a version first",
+        "delete": "select a version that is not DEPLOYED",
         "clear_marks": "nothing is marked",
     }
 
@@ -135,6 +142,26 @@ class RegistryScreen(NightScanScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-compare")
     def load_comparison(self, a: tuple[str, str], b: tuple[str, str]) -> None:
         self.post_if_current(ComparisonLoaded(get_model_registry().compare_models(a, b)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry-write")
+    def apply_tags(self, ref: str, add: list[str], remove: list[str]) -> None:
+        model_id, _, version = ref.rpartition(":")
+        meta = get_model_registry().set_tags(model_id, version, add=add, remove=remove)
+        self.post_message(ActionDone(f"{ref} tags: {', '.join(meta.tags) or 'none'}", ref))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry-write")
+    def apply_delete(self, ref: str) -> None:
+        model_id, _, version = ref.rpartition(":")
+        get_model_registry().delete_model(model_id, version)
+        self.post_message(ActionDone(f"{ref} deleted"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry-verify")
+    def run_verify(self, ref: str) -> None:
+        model_id, _, version = ref.rpartition(":")
+        registry = get_model_registry()
+        size = len(registry.load_weights(model_id, version))  # re-hashes; raises on mismatch
+        digest = registry.get_model(model_id, version).checksum
+        self.post_message(ActionDone(f"{ref}: {size:,} bytes match sha256 {digest[:16]}…"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-write")
     def apply_transition(self, ref: str, target: str, reason: str) -> None:
@@ -300,8 +327,11 @@ class RegistryScreen(NightScanScreen):
     # ---- actions ---------------------------------------------------------------------------------
 
     def action_state(self, action: str) -> bool | None:
-        if action == "transition":
+        if action in ("transition", "tags", "verify"):
             return True if self.selected else None
+        if action == "delete":
+            deployed = self.detail is not None and self.detail[0].status is ModelStatus.DEPLOYED
+            return True if self.selected and not deployed else None
         if action == "compare":
             return True if len(self.marked) == 2 else None
         if action == "clear_marks":
@@ -377,6 +407,62 @@ class RegistryScreen(NightScanScreen):
             return
         target, reason = result
         self.apply_transition(ref, target, reason or "from the console")
+
+    def _selected_meta(self) -> Any | None:
+        if self.detail is None or self.detail[0].ref != self.selected:
+            self.notify("select a version first", severity="warning")
+            return None
+        return self.detail[0]
+
+    def action_tags(self) -> None:
+        meta = self._selected_meta()
+        if not self.writable("editing tags") or meta is None:
+            return
+        self.app.push_screen(
+            ConfirmModal(
+                f"Tags of {meta.ref}",
+                "Comma-separated; the change is recorded in the audit log.",
+                confirm_label="Save",
+                reason=", ".join(meta.tags),
+                field_label="Tags",
+            ),
+            partial(self._tags_chosen, meta.ref, list(meta.tags)),
+        )
+
+    def _tags_chosen(self, ref: str, old: list[str], text: str | None) -> None:
+        if text is None or not self.writable("editing tags"):
+            return
+        new = [t.strip() for t in text.split(",") if t.strip()]
+        add = [t for t in new if t not in old]
+        remove = [t for t in old if t not in new]
+        if add or remove:
+            self.apply_tags(ref, add, remove)
+
+    def action_verify(self) -> None:
+        if self.selected:
+            self.notify(f"verifying {self.selected}…", timeout=2)
+            self.run_verify(self.selected)
+
+    def action_delete(self) -> None:
+        meta = self._selected_meta()
+        if not self.writable("deleting versions") or meta is None:
+            return
+        self.app.push_screen(
+            ConfirmModal(
+                f"Delete {meta.ref}?",
+                f"The version leaves the registry ({meta.status.value.upper()}); its weights go "
+                "too unless another version shares them. The audit log keeps the record.",
+                confirm_label="Delete",
+                danger=True,
+            ),
+            partial(self._delete_confirmed, meta.ref),
+        )
+
+    def _delete_confirmed(self, ref: str, result: str | None) -> None:
+        if result is not None and self.writable("deleting versions"):
+            self.selected = None
+            self.detail = None
+            self.apply_delete(ref)
 
     def palette_commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         commands: list[tuple[str, Callable[[], Any], str]] = []

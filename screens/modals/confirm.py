@@ -27,6 +27,7 @@ class ConfirmModal(ModalScreen[str | None]):
         confirm_label: str = "Confirm",
         reason: str | None = None,
         danger: bool = False,
+        field_label: str = "Reason",
     ) -> None:
         super().__init__(classes="dialog")
         self.title_text = title
@@ -34,13 +35,14 @@ class ConfirmModal(ModalScreen[str | None]):
         self.confirm_label = confirm_label
         self.reason = reason
         self.danger = danger
+        self.field_label = field_label
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             yield Static(self.body, id="dialog-body", markup=False)
             if self.reason is not None:
-                yield Label("Reason")
+                yield Label(self.field_label)
                 yield FormInput(value=self.reason, id="reason")
             with Horizontal(id="dialog-buttons"):
                 yield Button(

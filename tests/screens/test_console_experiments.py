@@ -114,3 +114,22 @@ async def test_start_is_only_offered_for_drafts(console_home: Path) -> None:
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmModal)
         assert not any(isinstance(b, Button) for b in app.screen.query(Button))
+
+
+async def test_reallocate_a_running_experiment(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_experiments(pilot)
+        screen = app.screen
+        screen.table.move_cursor(row=screen.table.get_row_index("accuracy_test"))
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        field = app.screen.query_one("#reason", Input)
+        assert field.value == "control=70, treatment=30"
+        field.value = "control=50, treatment=50"
+        await pilot.press("enter")
+        await settle(pilot)
+        info = get_ab_test_manager().get_experiment("accuracy_test")
+        assert info.allocation == {"control": 50.0, "treatment": 50.0}
+        assert len(get_ab_test_manager().allocation_history("accuracy_test")) == 2

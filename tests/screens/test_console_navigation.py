@@ -120,3 +120,19 @@ async def test_filter_narrows_and_escape_returns_to_the_list(console_home: Path)
         app.screen.query_one("#filter", Input).value = "severity:warning"
         await pilot.pause()
         assert feed.row_count == 1
+
+
+async def test_theme_change_recolours_with_the_theme(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        before = screen.tones
+        app.theme = "textual-light"
+        await pilot.pause()
+        assert screen.tones != before
+        app.theme = "ansi-dark"  # follows the terminal's own palette
+        await pilot.pause()
+        assert screen.tones.good.number == 2  # ANSI green, not a fixed RGB
+        status = screen.table.get_cell("wildlife_detector:v1.1.0", "status")
+        assert str(status) == "DEPLOYED" and status.style.color.number == 2

@@ -14,6 +14,7 @@ from screens.widgets.detail_pane import DetailPane
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
+MODEL = "wildlife_detector"
 
 
 async def settle(pilot) -> None:
@@ -107,3 +108,38 @@ async def test_cancelled_transition_changes_nothing(console_home: Path) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert get_model_registry().get_model("owl_detector", "v0.1.0").status.value == "training"
+
+
+async def test_tags_verify_and_delete(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#versions", DataTable)
+        table.move_cursor(row=row_keys(table).index("wildlife_detector:v2.0.0"))
+        await settle(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        field = app.screen.query_one("#reason", Input)
+        assert field.value == "candidate, high-accuracy"
+        field.value = "candidate, staging"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert get_model_registry().get_model(MODEL, "v2.0.0").tags == ["candidate", "staging"]
+
+        await pilot.press("v")
+        await settle(pilot)
+        assert any("match sha256" in n.message for n in app._notifications)
+
+        table.move_cursor(row=row_keys(table).index("wildlife_detector:v1.1.0"))
+        await settle(pilot)
+        assert screen.check_action("delete", ()) is None  # DEPLOYED: not deletable
+        table.move_cursor(row=row_keys(table).index("owl_detector:v0.1.0"))
+        await settle(pilot)
+        await pilot.press("delete")
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert not get_model_registry().exists("owl_detector", "v0.1.0")
+        await settle(pilot)
+        assert "owl_detector:v0.1.0" not in row_keys(table)
