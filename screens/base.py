@@ -58,6 +58,7 @@ class NightScanScreen(Screen):
         self._poll_specs: dict[str, tuple[float, Callable[[], object]]] = {}
         self._poll_timers: dict[str, Timer] = {}
         self._poll_idle: set[str] = set()
+        self._poll_errors: dict[str, str] = {}  # last error per poll: notify once, not per tick
         self.tones: Tones | None = None
 
     # ---- layout ------------------------------------------------------------------------------
@@ -176,9 +177,16 @@ class NightScanScreen(Screen):
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:
         worker = event.worker
+        polled = worker.group in self._poll_specs
         if worker.state is WorkerState.ERROR:
-            self.notify(describe_error(worker.error), title="Error", severity="error", timeout=8)
-        if worker.group in self._poll_specs and worker.state in (
+            text = describe_error(worker.error)
+            if not polled or self._poll_errors.get(worker.group) != text:
+                self.notify(text, title="Error", severity="error", timeout=8)
+            if polled:
+                self._poll_errors[worker.group] = text
+        elif worker.state is WorkerState.SUCCESS:
+            self._poll_errors.pop(worker.group, None)
+        if polled and worker.state in (
             WorkerState.SUCCESS,
             WorkerState.ERROR,
         ):

@@ -357,7 +357,7 @@ class DeploymentsScreen(NightScanScreen):
                 reason="manual rollback from the console",
                 danger=True,
             ),
-            partial(self._confirmed, self.run_rollback, info.deployment_id, "rollbacks"),
+            partial(self._confirmed, self.run_rollback, info.deployment_id, "rolling back"),
         )
 
     def action_undeploy(self) -> None:
@@ -380,6 +380,7 @@ class DeploymentsScreen(NightScanScreen):
         self, run: Callable[..., Any], deployment_id: str, what: str, reason: str | None
     ) -> None:
         if reason is not None and self.writable(what):
+            self.notify(f"{what} {deployment_id}…", timeout=3)
             run(deployment_id, reason)
 
     def action_promote(self) -> None:

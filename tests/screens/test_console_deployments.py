@@ -64,6 +64,14 @@ async def test_roll_back_with_confirmation(console_home: Path) -> None:
         assert str(screen.table.get_cell(DEPLOYMENT, "model")) == "wildlife_detector:v1.0.0"
         assert any("rolled back" in n.message for n in app._notifications)
 
+        await pilot.press("b")  # nothing earlier to go back to: core says so, no traceback
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await settle(pilot)
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert errors and "no earlier healthy version" in errors[-1].message
+        assert app.is_running and app.screen is screen
+
 
 async def test_live_panel_updates_while_a_server_answers(console_home: Path) -> None:
     server = BackgroundServer(port=0).start()
