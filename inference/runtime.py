@@ -28,15 +28,67 @@ Design decisions
 * Counters are updated *before* futures resolve, so a caller that saw its result also sees
   the batch in ``batch_size_counts()`` / ``completed``.
 
-torch threads
--------------
-torch's intra-op thread pool is process-global: ``configure_torch_threads`` changes it for
-every model and runtime in the process, not for one runtime. Replicas are threads that share
-that pool, so ``replicas x threads`` above the core count only adds contention.
+torch threads (measured, see below)
+-----------------------------------
+The intra-op thread *count* is process-global: ``configure_torch_threads`` changes it for
+every model and runtime in the process, not for one runtime. The OpenMP *pool*, however, is
+per OS thread: every thread that runs a torch op keeps (count - 1) helper threads for life.
+Once the process holds more OpenMP threads than cores, libgomp stops spinning between
+parallel regions and every forward pass pays futex wake-ups: small_cnn at batch 1 went from
+0.8 ms to 1.7-1.9 ms per pass just because a second, *idle* pool existed. Hence:
+
+* ``infer_now`` runs on a worker thread, never on the caller's (an event loop or an HTTP
+  thread pool would otherwise each grow a pool and slow every worker down);
+* ``replicas x threads`` should not exceed the cores: with several replicas, call
+  ``configure_torch_threads(1)``;
+* with 2 intra-op threads on a 2-core host, a co-tenant CPU-bound process makes the OpenMP
+  barriers collapse (runs of 4-200 windows/s instead of ~1,200), while 1 thread per replica
+  degrades gracefully; prefer ``replicas=cores, threads=1`` on shared CPU hosts.
 
 Choosing the defaults (``benchmarks/runtime_bench.py``, small_cnn, 1 s windows)
 ------------------------------------------------------------------------------
-MEASUREMENTS_PLACEHOLDER
+2-core AMD EPYC VM, torch 2.13 CPU, 2026-11-26; closed-loop asyncio clients, one window per
+request; every cell a 1 s window, median of 3 interleaved passes (``--repeat 3``); three runs
+appended to ``benchmarks/RESULTS.md`` (13:10, 13:20 full grid; 13:23 narrower
+``--settings``). Direct forward passes, quiet machine: 2 threads 0.8 ms at batch 1
+(~1,280 windows/s), ~1,200/s at batch 8, ~1,700/s at batch 32; 1 thread 1.25 ms (800/s),
+980/s, 860-950/s.
+
+========================  ==========  ====================  ====================  ===========
+size/delay/replicas/thr.  c=1 p50 ms  c=8 windows/s         c=32 windows/s        c=32 p50 ms
+========================  ==========  ====================  ====================  ===========
+1/0/1/2 (no batching)     1.0-1.1     (950-1,100*)          (940-1,100*)          34-49
+16/0/1/2 **default**      0.9-1.6     1,000 (1,450-1,700*)  1,340 (1,140-1,660*)  18-22
+8/2/1/2                   3.2-3.3     1,720 (1,610-1,800*)  1,300 (800-1,790*)    18-29
+16/2/1/2                  3.8-4.1     (490-1,120*)          1,380 (1,450*)        21
+1/0/2/1                   1.5-1.7     430-1,070             660-1,030             28-48
+8/0/2/1                   1.5         1,410                 1,440                 19
+16/0/2/1                  1.5         1,600                 1,860                 17
+8/2/2/1, 16/2/2/1         3.6-4.1     550-980               660-1,630             18-50
+1/0/1/2 + extra pool      1.9-2.0                                                 (every run)
+========================  ==========  ====================  ====================  ===========
+
+(* best pass only. Co-tenant test suites ran during every run (load average 1.7-5.5 on
+2 cores): 2-thread cells swung 10-100x between passes (8/0/1/2 at c=8: 83-1,854
+windows/s) and their medians are mostly noise; 1-thread cells stayed within about +-30%.
+Batches of 32 were as fast in one pass and 3-10x slower in the others. The extra-pool row,
+the event-loop thread having run one forward pass, is steady: 1.9-2.0 ms in all four
+appended runs, counting a first single-pass run at 13:01, vs 0.9-1.1 ms without.)
+
+* ``max_batch_size=16``: gave the best c=32 throughput with one replica and with two;
+  past 8-16 rows the per-row cost on CPU is nearly flat, and a 32-row batch doubles how long
+  a request can wait behind the batch that is running.
+* ``max_batch_delay_ms=0``: under load the running forward pass is the batching window
+  (requests arriving meanwhile are batched: mean batch 5-7 at c=8 and 8-16 at c=32 with one
+  replica). With one replica the best passes with and without a 2 ms delay were within
+  ~10% (c=8 1,800 vs 1,700; c=32 1,790 vs 1,660), with two replicas no delay won clearly
+  (16/0/2/1 vs 16/2/2/1: 1,600 vs 600-770 at c=8), and a delay always costs its full length
+  at low load (c=1 p50 0.9-1.6 ms -> 3.2-4.1 ms). Re-measure on a GPU, where 16 rows cost
+  about as much as 1 and a few ms of delay usually pays.
+* ``replicas=1`` (the default) leaves torch's thread count alone. On this shared 2-core host
+  the best and steadiest setting was ``replicas=2`` with ``configure_torch_threads(1)``
+  (16/0/2/1: c=1 1.5 ms, 1,600 / 1,860 windows/s at c=8 / c=32).
+* ``queue_capacity=256`` rows: ~0.15-0.3 s of work at the measured 900-1,900 windows/s.
 """
 
 from __future__ import annotations
@@ -82,8 +134,8 @@ class RuntimeClosedError(RuntimeError):
 class BatchingConfig:
     """Batching knobs. Defaults were measured on a 2-core CPU (see the module docstring)."""
 
-    max_batch_size: int = 8
-    max_batch_delay_ms: float = 2.0
+    max_batch_size: int = 16
+    max_batch_delay_ms: float = 0.0
     queue_capacity: int = 256
     replicas: int = 1
 
@@ -126,6 +178,7 @@ class _Request:
     windows: np.ndarray
     future: Future[np.ndarray]
     enqueued_at: float
+    urgent: bool = False  # infer_now(): outside the serving statistics
 
     @property
     def rows(self) -> int:
@@ -237,7 +290,7 @@ class BatchedRuntime:
         with self._lock:
             if self._closed:
                 raise RuntimeClosedError(f"runtime {self.name!r} is closed")
-            self._urgent.append(_Request(x, future, time.monotonic()))
+            self._urgent.append(_Request(x, future, time.monotonic(), urgent=True))
             self._idle_cv.notify_all()  # any idle worker may take it, collector role or not
         try:
             return future.result(timeout)
@@ -474,8 +527,14 @@ class BatchedRuntime:
             for start in range(0, total, self._max_rows):
                 chunk = x[start : start + self._max_rows]
                 t0 = time.perf_counter()
-                parts.append(self._forward(model, chunk))
+                out = self._forward(model, chunk)
                 timings.append((chunk.shape[0], time.perf_counter() - t0))
+                if out.ndim != 2 or out.shape[0] != chunk.shape[0]:
+                    # Rows are matched to requests by position: a wrong shape must fail loudly.
+                    raise ValueError(
+                        f"model returned shape {out.shape} for a batch of {chunk.shape[0]} rows"
+                    )
+                parts.append(out)
             probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
         except BaseException as exc:
             if record:
@@ -520,6 +579,6 @@ class BatchedRuntime:
         """Fail requests that never reached a worker (caller-cancelled ones are skipped)."""
         failed = [r for r in requests if r.future.set_running_or_notify_cancel()]
         with self._lock:
-            self._failed += len(failed)
+            self._failed += sum(1 for r in failed if not r.urgent)
         for request in failed:
             request.future.set_exception(exc)

@@ -351,6 +351,18 @@ def test_model_exception_fails_only_its_batch(runtimes: list[BatchedRuntime]) ->
     assert rt.submit(ok).result(WAIT).shape == (1, C)  # the worker survived
 
 
+def test_model_with_wrong_output_shape_fails_the_batch(runtimes: list[BatchedRuntime]) -> None:
+    class Collapses(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:1, :C]  # one row for the whole batch: results cannot be matched
+
+    rt = make(runtimes, Collapses(), max_batch_delay_ms=0)
+    assert rt.submit(windows(1, 0, t=64)).result(WAIT).shape == (1, C)
+    with pytest.raises(ValueError, match="shape"):
+        rt.submit(windows(3, 0, t=64)).result(WAIT)
+    assert rt.failed == 1 and rt.completed == 1
+
+
 def test_cancelled_request_is_skipped(runtimes: list[BatchedRuntime]) -> None:
     model = Gated(Tagged(0))
     rt = make(runtimes, model, max_batch_size=4, max_batch_delay_ms=0)
