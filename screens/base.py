@@ -83,6 +83,28 @@ class NightScanScreen(Screen):
     def rerender(self) -> None:
         """Rebuild Rich renderables (colours come from the theme)."""
 
+    def column_tier(self, width: int) -> object:
+        """Which column set fits a list this wide; a change re-populates the list."""
+        return None
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        main = self.main_widget
+        if main is None or not main.size.width:
+            return
+        if self.column_tier(main.size.width) != getattr(self, "_fitted_tier", None):
+            self.populate()
+
+    def populate(self) -> None:
+        """Rebuild the main list from what is in memory (and call ``fitted``)."""
+
+    def fitted(self, width: int) -> object:
+        """Called by populate with the width it laid out for; returns the column tier."""
+        self._fitted_tier = self.column_tier(width)
+        return self._fitted_tier
+
     @property
     def main_widget(self) -> Widget | None:
         """The list that Esc and Enter in the filter return to."""

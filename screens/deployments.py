@@ -22,6 +22,7 @@ from screens.messages import ActionDone, DeploymentsLoaded, LiveSample
 from screens.modals.confirm import ConfirmModal
 from screens.modals.deploy_form import DeployForm
 from screens.widgets.filter_input import Filter
+from screens.widgets.list_table import ListTable
 from screens.widgets.live_panel import WINDOW_S, LivePanel
 
 
@@ -68,7 +69,7 @@ class DeploymentsScreen(NightScanScreen):
 
     def compose_body(self) -> ComposeResult:
         with Container(id="split", classes="live"):
-            table: DataTable = DataTable(id="deployments", cursor_type="row", zebra_stripes=True)
+            table = ListTable(id="deployments", cursor_type="row", zebra_stripes=True)
             table.border_title = "Deployments"
             yield table
             yield LivePanel(id="side")
@@ -193,14 +194,14 @@ class DeploymentsScreen(NightScanScreen):
     def populate(self) -> None:
         table = self.table
         keep = self.selected
-        width = table.size.width or self.size.width
+        tier = self.fitted(table.size.width or self.size.width)
         columns = [
             "deployment", "model", "env", "status", "health", "traffic", "canary",
             "rps", "p95 ms", "errors", "updated",
         ]  # fmt: skip
-        if width < 100:
+        if tier == "narrow":
             columns = ["deployment", "health", "traffic", "rps"]
-        elif width < 160:
+        elif tier == "medium":
             columns = [c for c in columns if c not in ("env", "updated", "status")]
         table.clear(columns=True)
         for col in columns:
@@ -259,6 +260,9 @@ class DeploymentsScreen(NightScanScreen):
             [info.deployment_id, info.model_ref, info.environment, info.status, info.health]
         )
         return self.filter.matches(values, hay)
+
+    def column_tier(self, width: int) -> object:
+        return "narrow" if width < 100 else "medium" if width < 160 else "full"
 
     def apply_filter(self, text: str) -> None:
         self.filter = Filter.parse(text, self.FILTER_KEYS)

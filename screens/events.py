@@ -25,6 +25,7 @@ from screens.base import NightScanScreen
 from screens.messages import FeedLoaded
 from screens.widgets.detail_pane import DetailPane
 from screens.widgets.filter_input import Filter
+from screens.widgets.list_table import ListTable
 
 KEEP = 2000
 FIRST_LOAD = 300
@@ -82,11 +83,10 @@ class EventsScreen(NightScanScreen):
         self.after_audit: int | None = None
         self.selected: str | None = None
         self._shown_columns: list[str] = []
-        self._fitted_width = 0
 
     def compose_body(self) -> ComposeResult:
         with Container(id="split", classes="events"):
-            table: DataTable = DataTable(id="feed", cursor_type="row", zebra_stripes=True)
+            table = ListTable(id="feed", cursor_type="row", zebra_stripes=True)
             table.border_title = "Events and audit"
             yield table
             yield DetailPane("Entry", id="detail")
@@ -136,6 +136,7 @@ class EventsScreen(NightScanScreen):
         table = self.table
         table.clear(columns=True)
         width = table.size.width or self.size.width
+        self.fitted(width)
         widths = {"time": 14, "type": 5, "severity": 8, "kind": 22, "source": 26}
         cols = ["time", "type", "severity", "kind", "source", "message"]
         if width < 100:
@@ -146,7 +147,6 @@ class EventsScreen(NightScanScreen):
         for col in cols:
             table.add_column(col, key=col, width=widths[col])
         self._shown_columns = cols
-        self._fitted_width = width
 
     @on(FeedLoaded)
     def _feed(self, message: FeedLoaded) -> None:
@@ -222,12 +222,8 @@ class EventsScreen(NightScanScreen):
     def rerender(self) -> None:
         self.populate()
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._fit)
-
-    def _fit(self) -> None:
-        if self.table.size.width != self._fitted_width:
-            self.populate()
+    def column_tier(self, width: int) -> object:
+        return width  # the message column takes whatever is left
 
     # ---- events ----------------------------------------------------------------------------------
 

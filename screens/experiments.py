@@ -22,6 +22,7 @@ from screens.modals.experiment_form import ExperimentForm
 from screens.panels.experiment_detail import experiment_detail
 from screens.widgets.detail_pane import DetailPane
 from screens.widgets.filter_input import Filter
+from screens.widgets.list_table import ListTable
 
 UNUSABLE = ("failed", "retired")
 
@@ -62,7 +63,7 @@ class ExperimentsScreen(NightScanScreen):
 
     def compose_body(self) -> ComposeResult:
         with Container(id="split"):
-            table: DataTable = DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
+            table = ListTable(id="experiments", cursor_type="row", zebra_stripes=True)
             table.border_title = "Experiments"
             yield table
             yield DetailPane("Detail", id="detail")
@@ -168,7 +169,7 @@ class ExperimentsScreen(NightScanScreen):
         table = self.table
         assert self.tones is not None
         keep = self.selected
-        narrow = (table.size.width or self.size.width) < 100
+        narrow = self.fitted(table.size.width or self.size.width) == "narrow"
         table.clear(columns=True)
         columns = ["experiment", "status", "mode", "split", "progress", "started", "ran"]
         if narrow:
@@ -212,6 +213,9 @@ class ExperimentsScreen(NightScanScreen):
         values = {"status": info.status.value, "mode": info.config.allocation_mode, "model": models}
         hay = " ".join([info.experiment_id, info.name, info.description, info.status.value, models])
         return self.filter.matches(values, hay)
+
+    def column_tier(self, width: int) -> object:
+        return "narrow" if width < 100 else "full"
 
     def apply_filter(self, text: str) -> None:
         self.filter = Filter.parse(text, self.FILTER_KEYS)

@@ -24,6 +24,7 @@ from screens.modals.transition import TransitionModal
 from screens.panels.model_detail import comparison, model_detail
 from screens.widgets.detail_pane import DetailPane
 from screens.widgets.filter_input import Filter
+from screens.widgets.list_table import ListTable
 
 STATUS_ORDER = {s.value: i for i, s in enumerate(ModelStatus)}
 NO_VALUE = float("-inf")
@@ -104,7 +105,7 @@ class RegistryScreen(NightScanScreen):
 
     def compose_body(self) -> ComposeResult:
         with Container(id="split"):
-            table: DataTable = DataTable(id="versions", cursor_type="row", zebra_stripes=True)
+            table = ListTable(id="versions", cursor_type="row", zebra_stripes=True)
             table.border_title = "Versions"
             yield table
             yield DetailPane("Detail", id="detail")
@@ -193,7 +194,7 @@ class RegistryScreen(NightScanScreen):
 
     def populate(self) -> None:
         table = self.table
-        self._columns = columns = visible_columns(self.table.size.width or self.size.width)
+        self._columns = columns = self.fitted(table.size.width or self.size.width)  # type: ignore[assignment]
         keep = self.selected
         rows = [m for m in self.versions if self._matches(m)]
         rows.sort(key=SORT_KEYS[self.sort_key], reverse=self.sort_reverse)
@@ -252,12 +253,8 @@ class RegistryScreen(NightScanScreen):
         )
         return self.filter.matches(values, haystack)
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._fit_columns)
-
-    def _fit_columns(self) -> None:
-        if self._columns and visible_columns(self.table.size.width) != self._columns:
-            self.populate()
+    def column_tier(self, width: int) -> object:
+        return visible_columns(width)
 
     def rerender(self) -> None:
         self.populate()

@@ -65,9 +65,10 @@ def carried(readings: deque[tuple[int, float]], now: float, window: int = WINDOW
     start = end - window + 1
     values = [0.0] * window
     ordered = sorted(readings)
-    # Before the first reading, show the first reading rather than a cliff from zero.
+    # Before the first reading, the lowest one: no cliff from zero, and no tall wall from a
+    # noisy first CPU sample.
     it = iter(ordered)
-    current, last = next(it, None), (ordered[0][1] if ordered else 0.0)
+    current, last = next(it, None), (min(v for _s, v in ordered) if ordered else 0.0)
     for i in range(window):
         second = start + i
         while current is not None and current[0] <= second:
