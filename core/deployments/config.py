@@ -28,8 +28,9 @@ _MEMORY_UNITS = {
 DEFAULT_RESOURCES = {"cpu": 1, "memory": "2Gi", "gpu": 0}
 DEFAULT_SCALING = {"min_replicas": 1, "max_replicas": 2, "target_cpu_utilization": 70}
 DEFAULT_HEALTH_CHECK = {"interval": 30, "timeout": 10, "failure_threshold": 3}
-# Chosen by benchmarks/runtime_bench.py on this kind of machine (see inference/runtime.py).
-DEFAULT_BATCHING = {"max_batch_size": 16, "max_batch_delay_ms": 2.0, "queue_capacity": 256}
+# Chosen by benchmarks/runtime_bench.py on this kind of machine (see inference/runtime.py): no
+# delay, because requests that arrive during a forward pass form the next batch anyway.
+DEFAULT_BATCHING = {"max_batch_size": 16, "max_batch_delay_ms": 0.0, "queue_capacity": 256}
 # Canary stepping and judging (core/deployments/canary.py, canary_judge.py). step_seconds None:
 # canary_duration_hours spread evenly over the weights below 100.
 DEFAULT_CANARY = {
