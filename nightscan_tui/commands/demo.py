@@ -20,8 +20,11 @@ def demo(
     ] = sys.stdout.isatty(),
     port: Annotated[int, typer.Option("--port", help="Demo server port (0: any free one).")] = 0,
 ) -> None:
-    """Seed the demo home (two trained versions, a deployment, a running 70/30 experiment), then
-    open the console with the inference server and a traffic simulator in the background."""
+    """Seed a demo home and open the console with live traffic.
+
+    The demo home holds two trained versions, a production deployment and a running 70/30
+    experiment; the inference server, a traffic simulator and the experiment monitor run in the
+    background while the console is open."""
     from core import get_context, get_model_registry
     from core.demo import DEMO_MODEL, DemoServices, seed_demo
     from nightscan_tui.render import comparison_table, models_table
