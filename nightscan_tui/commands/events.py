@@ -50,7 +50,7 @@ def events(
         print_json([e.to_dict() for e in batch])
         return
     if not batch and not follow:
-        out.print("no events yet")
+        out.print("no events match" if (kind or source) else "no events yet")
     emit(batch)
     last = batch[-1].id if batch else 0
     while follow:
