@@ -142,7 +142,8 @@ class NightScanScreen(Screen):
         if getattr(self.app, "read_only", False):
             for binding in self._bindings.key_to_bindings.get(event.key, ()):
                 if binding.action in self.MUTATING:
-                    self.refuse(binding.description or binding.action)
+                    key = self.app.get_key_display(binding)
+                    self.refuse(f"{key} ({binding.description or binding.action})")
                     event.stop()
                     return
 

@@ -71,7 +71,7 @@ class RegistryScreen(NightScanScreen):
     BINDINGS = [
         Binding("space", "mark", "Mark", id="registry.mark"),
         Binding("c", "compare", "Compare", id="registry.compare"),
-        Binding("t", "transition", "Transition", id="registry.transition"),
+        Binding("t", "transition", "Status", id="registry.transition"),
         Binding("s", "sort", "Sort", id="registry.sort"),
         Binding("e", "tags", "Edit tags", show=False, id="registry.tags"),
         Binding("v", "verify", "Verify checksum", show=False, id="registry.verify"),

@@ -63,7 +63,7 @@ async def test_palette_offers_the_current_screens_actions(console_home: Path) ->
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         labels = [label for label, _cb, _h in screen_commands(app.screen, app)]
-        assert "Registry: Transition" in labels and "Go to Deployments" in labels
+        assert "Registry: Status" in labels and "Go to Deployments" in labels
         await pilot.press("3")
         await settle(pilot)
         labels = [label for label, _cb, _h in screen_commands(app.screen, app)]
@@ -89,7 +89,7 @@ async def test_read_only_refuses_and_hides_mutations(console_home: Path) -> None
         assert not isinstance(app.screen, TransitionModal)
         assert any("read-only" in n.message for n in app._notifications)
         labels = [label for label, _cb, _h in screen_commands(app.screen, app)]
-        assert "Registry: Transition" not in labels
+        assert "Registry: Status" not in labels
         assert "t" not in {b.binding.key for b in app.screen.active_bindings.values()}
         await pilot.press("ctrl+r")  # changes allowed again at run time
         await pilot.press("t")
