@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EXPERIMENT_ALERT_EVERY_S = 15.0
+UP_TICKS, DOWN_TICKS, COOLDOWN_S = 3, 30, 30.0  # autoscaler hysteresis (ticks are ~1 s)
 
 
 class Supervisor:
@@ -144,30 +145,40 @@ class Supervisor:
         self.alerts.evaluate(serving_samples(self.manager) + self._experiment_samples)
 
     def _autoscale(self, dep: ServedDeployment, served: ServedModel) -> None:
+        """HPA-style: utilisation is process CPU over the CPUs the deployment asked for. Scale up
+        after UP_TICKS busy ticks in a row, down after DOWN_TICKS idle ones, and never within
+        COOLDOWN_S of the last change, so a noisy process does not flap between sizes."""
         scaling = dep.config.scaling
         runtime = served.runtime
         replicas = runtime.replicas
         backlog = runtime.queue_depth > int(dep.config.batching["max_batch_size"]) * replicas
-        cpu = self.manager.performance_tracker._process.cpu_percent(None)
+        cpu, _ = self.manager.performance_tracker.process_usage()
+        utilisation = cpu / max(float(dep.config.resources["cpu"]), 0.1)
         target = float(scaling["target_cpu_utilization"])
+        state = dep.extra.setdefault("autoscale", {"busy": 0, "idle": 0, "changed": 0.0})
+        busy = backlog or utilisation > target
+        idle = runtime.queue_depth == 0 and utilisation < target / 2
+        state["busy"] = state["busy"] + 1 if busy else 0
+        state["idle"] = state["idle"] + 1 if idle else 0
+        if time.monotonic() - state["changed"] < COOLDOWN_S:
+            return
         wanted = replicas
-        if (backlog or cpu > target) and replicas < int(scaling["max_replicas"]):
+        if state["busy"] >= UP_TICKS and replicas < int(scaling["max_replicas"]):
             wanted = replicas + 1
-        elif (
-            runtime.queue_depth == 0
-            and cpu < target / 2
-            and replicas > int(scaling["min_replicas"])
-        ):
+        elif state["idle"] >= DOWN_TICKS and replicas > int(scaling["min_replicas"]):
             wanted = replicas - 1
-        if wanted != replicas:
-            runtime.set_replicas(wanted)
-            events.emit(
-                "deployment.scaled",
-                f"{dep.config.deployment_id}: {replicas} -> {wanted} replicas "
-                f"(queue {runtime.queue_depth}, cpu {cpu:.0f}%)",
-                source=dep.config.deployment_id,
-                data={"from": replicas, "to": wanted, "queue_depth": runtime.queue_depth},
-            )
+        if wanted == replicas:
+            return
+        runtime.set_replicas(wanted)
+        state.update(busy=0, idle=0, changed=time.monotonic())
+        events.emit(
+            "deployment.scaled",
+            f"{dep.config.deployment_id}: {replicas} -> {wanted} replicas "
+            f"(queue {runtime.queue_depth}, cpu {utilisation:.0f}% of target {target:g}%)",
+            source=dep.config.deployment_id,
+            data={"from": replicas, "to": wanted, "queue_depth": runtime.queue_depth,
+                  "cpu_utilisation": utilisation},
+        )  # fmt: skip
 
     def start(self, interval_s: float = 1.0) -> None:
         """Run ``tick`` every ``interval_s`` in a daemon thread; a tick never overlaps the next."""

@@ -147,6 +147,9 @@ class PerformanceTracker:
         self._gauges: dict[str, Callable[[], dict[str, Any]]] = {}
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # prime: the first reading is always 0
+        self._usage = (0.0, 0.0)
+        self._usage_at = float("-inf")
+        self._usage_lock = threading.Lock()
         self._snapshot_source: Callable[[str], PerformanceMetrics | None] | None = None
         self._history_source: Callable[[str, float], list[SecondSample]] | None = None
 
@@ -173,6 +176,20 @@ class PerformanceTracker:
                     bucket = series.bucket(now)
                     bucket.labelled += 1
                     bucket.correct += int(correct)
+
+    def process_usage(self) -> tuple[float, float]:
+        """(CPU percent, resident MB) of this process, sampled at most once a second: psutil's
+        CPU reading covers the time since the previous call, so callers polling at their own
+        pace (supervisor, snapshots, console) would otherwise shorten each other's interval."""
+        with self._usage_lock:
+            now = time.monotonic()
+            if now - self._usage_at >= 1.0:
+                self._usage = (
+                    self._process.cpu_percent(None),
+                    self._process.memory_info().rss / 1024**2,
+                )
+                self._usage_at = now
+            return self._usage
 
     def set_gauges(self, deployment_id: str, gauges: Callable[[], dict[str, Any]]) -> None:
         """``gauges()`` returns ``queue_depth`` and ``batch_size_distribution`` right now."""
@@ -216,6 +233,7 @@ class PerformanceTracker:
         latencies = sorted(x for b in buckets for x in b.latencies)
         elapsed = max(1.0, min(window_seconds, now - first_seen))
         gauges = self._gauges.get(deployment_id, lambda: {})()
+        usage = self.process_usage()
         return PerformanceMetrics(
             deployment_id=deployment_id,
             model_version=version,
@@ -228,8 +246,8 @@ class PerformanceTracker:
             p95_latency_ms=_percentile(latencies, 0.95) * 1000,
             p99_latency_ms=_percentile(latencies, 0.99) * 1000,
             error_rate=(errors / count * 100) if count else 0.0,
-            memory_usage_mb=self._process.memory_info().rss / 1024**2,
-            cpu_usage_percent=self._process.cpu_percent(None),
+            memory_usage_mb=usage[1],
+            cpu_usage_percent=usage[0],
             queue_depth=int(gauges.get("queue_depth", 0)),
             accuracy=(sum(b.correct for b in buckets) / labelled) if labelled else None,
             feedback_in_window=labelled,
