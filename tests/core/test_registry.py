@@ -176,6 +176,7 @@ class _Exploit:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on the crafted file
 def test_weights_that_need_unrestricted_pickle_are_refused_and_never_run(ctx, tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
