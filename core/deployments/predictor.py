@@ -154,17 +154,17 @@ class Predictor:
                 if attempt == 2:
                     raise InferenceFailedError(f"{served.model_ref} is shutting down") from None
             except QueueFullError as exc:
-                self._record(dep_id, served.model_ref, 0.0, False, arm)
+                self._record(dep_id, served.model_ref, 0.0, False, arm, variant, "overloaded")
                 raise OverloadedError(
                     f"{dep_id} is at capacity ({served.runtime.queue_depth} windows queued)",
                     retry_after_s=exc.retry_after_s,
                 ) from None
             except Exception as exc:
                 elapsed = time.perf_counter() - started
-                self._record(dep_id, served.model_ref, elapsed, False, arm)
+                self._record(dep_id, served.model_ref, elapsed, False, arm, variant, "error")
                 raise InferenceFailedError(f"{served.model_ref} failed: {exc}") from None
         elapsed = time.perf_counter() - started
-        self._record(dep_id, served.model_ref, elapsed, True, arm)
+        self._record(dep_id, served.model_ref, elapsed, True, arm, variant, "ok")
         mean = probs.mean(axis=0)
         best = int(mean.argmax())
         predictions = {
@@ -202,9 +202,13 @@ class Predictor:
             **({"ensemble": served.describe()} if hasattr(served, "describe") else {}),
         }
 
-    def _record(self, dep_id: str, model_ref: str, latency_s: float, ok: bool, arm) -> None:
+    def _record(
+        self, dep_id: str, model_ref: str, latency_s: float, ok: bool, arm, variant, status: str
+    ) -> None:
+        """One served request, for the tracker, the canary judge and Prometheus."""
         self.tracker.record(dep_id, model_ref, latency_s, ok=ok)
-        self.manager.canaries.observe(arm, latency_s, ok)  # the canary judge's data
+        self.manager.canaries.observe(arm, latency_s, ok)
+        self.manager.metrics.observe_request(dep_id, model_ref, variant, status, latency_s)
 
     def _remember(self, request_id: str, **entry: Any) -> None:
         entry["feedback"] = None

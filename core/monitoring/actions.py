@@ -9,7 +9,7 @@ the rollback) and the event stream.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core import events
@@ -23,6 +23,8 @@ class ErrorRateRollback:
     threshold_percent: float = 10.0
     window_seconds: float = 60.0
     min_requests: int = 20
+    # (deployment, version) pairs whose rollback was impossible: reported once, not every tick.
+    given_up: set[tuple[str, str]] = field(default_factory=set)
 
     def evaluate(self, manager: Any) -> list[str]:
         """Roll back every deployment over the threshold; returns their ids."""
@@ -32,7 +34,7 @@ class ErrorRateRollback:
         with manager.pool.lock:
             served = [(d.config, d.model_ref) for d in manager.pool.deployments.values()]
         for config, model_ref in served:
-            if not config.rollback_on_error:
+            if not config.rollback_on_error or (config.deployment_id, model_ref) in self.given_up:
                 continue
             m = manager.performance_tracker.get_current_metrics(
                 arm_key(config.deployment_id, model_ref), self.window_seconds
@@ -70,6 +72,5 @@ class ErrorRateRollback:
                     severity="critical",
                     data=evidence,
                 )
-                # Stop retrying every tick: the condition is reported; people must act.
-                config.rollback_on_error = False
+                self.given_up.add((config.deployment_id, model_ref))
         return rolled

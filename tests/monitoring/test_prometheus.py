@@ -39,6 +39,14 @@ def test_metrics_expose_the_series_the_alert_rules_use(client):
     assert "ab_test_confidence" in families
     batches = {s.name: s.value for s in families["nightscan_batch_size"]}
     assert batches["nightscan_batch_size_count"] >= 5
+    requests = {
+        (s.labels["deployment"], s.labels["model_version"], s.labels["status"]): s.value
+        for s in families["nightscan_requests"]
+        if s.name == "nightscan_requests_total"
+    }
+    assert requests == {("prod", "wd:v1", "ok"): 5.0}
+    latency = {s.name: s.value for s in families["nightscan_request_latency_seconds"]}
+    assert latency["nightscan_request_latency_seconds_count"] == 5
     weight = families["nightscan_traffic_weight"]
     assert [(s.labels["model_version"], s.value) for s in weight] == [("wd:v1", 100.0)]
 
