@@ -169,10 +169,11 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 def _pct_interval(ci: list | None) -> str:
     if not ci or ci[0] is None or ci[1] is None:
         return "[-inf, inf]"
-    return f"[{ci[0] * 100:+.2f}%, {ci[1] * 100:+.2f}%]"
+    return f"[{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]%"
 
 
 def _analysis_view(a: dict[str, Any]):
+    from rich import box
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
@@ -190,11 +191,15 @@ def _analysis_view(a: dict[str, Any]):
     head.append(f"  {rec['reason']}")
     parts: list[Any] = [Panel(head, expand=False)]
     for key, comp in a["comparisons"].items():
-        table = Table(title=key, header_style="bold", title_justify="left")
-        table.add_column("metric", no_wrap=True)
-        for column in (comp["control"], comp["treatment"], "lift [CI]", "p", "always-valid p"):
-            table.add_column(column, justify="right")
-        table.add_column("winner")
+        # Compact (no vertical rules, collapsed padding) so that it reads at 80 columns.
+        table = Table(
+            title=key, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD,
+            padding=(0, 1), collapse_padding=True, pad_edge=False,
+        )  # fmt: skip
+        table.add_column("metric", overflow="fold")
+        for column in (comp["control"], comp["treatment"], "lift [CI]", "p", "anytime p"):
+            table.add_column(column, justify="right", overflow="fold")
+        table.add_column("winner", overflow="fold")
         for metric, r in comp["metric_comparisons"].items():
             label = ("* " if r["primary"] else "") + metric
             if not r["higher_is_better"]:
@@ -203,14 +208,14 @@ def _analysis_view(a: dict[str, Any]):
             style = (
                 "" if winner is None else "bold green" if winner != comp["control"] else "yellow"
             )
-            lift = "-" if r["relative_lift"] is None else f"{r['relative_lift'] * 100:+.2f}%"
+            lift = "-" if r["relative_lift"] is None else f"{r['relative_lift'] * 100:+.1f}%"
             table.add_row(
                 label,
-                f"{r['control_mean']:.4g}\nn={r['control_n']}",
-                f"{r['treatment_mean']:.4g}\nn={r['treatment_n']}",
+                f"{r['control_mean']:.3g}\nn={r['control_n']}",
+                f"{r['treatment_mean']:.3g}\nn={r['treatment_n']}",
                 f"{lift}\n{_pct_interval(r['relative_lift_ci'])}",
-                f"{_fmt(r['p_value'], 2)}\nHolm {_fmt(r['p_value_adjusted'], 2)}",
-                _fmt(r["sequential"]["always_valid_p_adjusted"], 2),
+                f"{_fmt(r['p_value'], 1)}\nHolm {_fmt(r['p_value_adjusted'], 1)}",
+                _fmt(r["sequential"]["always_valid_p_adjusted"], 1),
                 Text(winner or "-", style=style),
             )
         power = a["power"].get(key, {})
@@ -218,7 +223,8 @@ def _analysis_view(a: dict[str, Any]):
             table.caption = (
                 f"power {power['achieved_power']:.0%} for a {power['mde_relative']:.0%} change in "
                 f"{power['metric']}; {power['remaining']['total']} more units for "
-                f"{power['target_power']:.0%}.  * primary metric  ↓ lower is better"
+                f"{power['target_power']:.0%}.  * primary metric  ↓ lower is better  "
+                "anytime p: always-valid (mSPRT), Holm-adjusted"
             )
         parts.append(table)
     return Group(*parts)
