@@ -9,20 +9,16 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
-from textual.widgets import DataTable
+from textual.widget import Widget
 
 from core import get_model_registry
 from core.lifecycle import TRANSITIONS, ModelStatus
 from screens import fmt
-from screens.base import NightScanScreen
+from screens.list_detail import ListDetailScreen
 from screens.messages import ActionDone, DeploymentsLoaded, LiveSample
 from screens.modals.confirm import ConfirmModal
 from screens.modals.deploy_form import DeployForm
-from screens.widgets.filter_input import Filter
-from screens.widgets.list_table import ListTable
 from screens.widgets.live_panel import WINDOW_S, LivePanel
 
 
@@ -32,9 +28,18 @@ def _manager():
     return get_deployment_manager()
 
 
-class DeploymentsScreen(NightScanScreen):
+class DeploymentsScreen(ListDetailScreen):
     MODE = "deployments"
     TITLE_TEXT = "Deployments"
+    TABLE_ID = "deployments"
+    TABLE_TITLE = "Deployments"
+    SPLIT_CLASSES = "live"
+    DETAIL_WIDGET = LivePanel
+    POLLS = (
+        ("deployments-list", 3.0, "load_deployments"),
+        ("deployment-live", 1.0, "_load_live_selected"),
+    )
+    ROW_KEY = "deployment_id"
     MUTATING = frozenset(
         {"deploy", "rollback", "undeploy", "health", "promote", "abort", "pause_canary"}
     )
@@ -60,33 +65,11 @@ class DeploymentsScreen(NightScanScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[tuple[Any, Any]] = []
-        self.filter = Filter()
-        self.selected: str | None = None
         self.deployable: list[str] = []
         self.canaries: dict[str, dict[str, Any]] = {}  # deployment id -> running canary
-        self._signature: tuple = ()
 
-    def compose_body(self) -> ComposeResult:
-        with Container(id="split", classes="live"):
-            table = ListTable(id="deployments", cursor_type="row", zebra_stripes=True)
-            table.border_title = "Deployments"
-            yield table
-            yield LivePanel(id="side")
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#deployments", DataTable)
-
-    @property
-    def main_widget(self) -> DataTable:
-        return self.table
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
-        self.poll("deployments-list", 3.0, self.load_deployments)
-        self.poll("deployment-live", 1.0, lambda: self.load_live(self.selected))
+    def compose_detail(self) -> Widget:
+        return LivePanel(id="side")
 
     def action_reload(self) -> None:
         self._signature = ()
@@ -112,6 +95,9 @@ class DeploymentsScreen(NightScanScreen):
         ]
         canaries = {c["deployment_id"]: c for c in manager.canaries.list_canaries()}
         self.post_if_current(DeploymentsLoaded((rows, deployable, canaries)))
+
+    def _load_live_selected(self) -> None:
+        self.load_live(self.selected)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployment-live")
     def load_live(self, deployment_id: str | None) -> None:
@@ -181,9 +167,7 @@ class DeploymentsScreen(NightScanScreen):
             )
             for i, m in self.rows
         )
-        if signature != self._signature:
-            self._signature = signature
-            self.populate()
+        self.repopulate(signature)
         if not self.rows:
             self.query_one(LivePanel).border_title = "Live"
             self.query_one("#live-head").update(  # type: ignore[attr-defined]
@@ -192,9 +176,7 @@ class DeploymentsScreen(NightScanScreen):
         self.refresh_bindings()
 
     def populate(self) -> None:
-        table = self.table
-        keep = self.selected
-        tier = self.fitted(table.size.width or self.size.width)
+        tier = self.fitted(self.table.size.width or self.size.width)
         columns = [
             "deployment", "model", "env", "status", "health", "traffic", "canary",
             "rps", "p95 ms", "errors", "updated",
@@ -203,19 +185,7 @@ class DeploymentsScreen(NightScanScreen):
             columns = ["deployment", "health", "traffic", "rps"]
         elif tier == "medium":
             columns = [c for c in columns if c not in ("env", "updated", "status")]
-        table.clear(columns=True)
-        for col in columns:
-            table.add_column(col, key=col)
-        shown = 0
-        for info, metrics in self.rows:
-            if not self._matches(info):
-                continue
-            shown += 1
-            table.add_row(*self._cells(info, metrics, columns), key=info.deployment_id)
-        table.border_title = f"Deployments {shown}/{len(self.rows)}"
-        table.border_subtitle = "filtered" if self.filter else ""
-        if keep is not None and keep in table.rows:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self.fill(columns, self._cells)
 
     def _cells(self, info: Any, m: Any, columns: list[str]) -> list[Any]:
         tones = self.tones
@@ -264,13 +234,6 @@ class DeploymentsScreen(NightScanScreen):
     def column_tier(self, width: int) -> object:
         return "narrow" if width < 100 else "medium" if width < 160 else "full"
 
-    def apply_filter(self, text: str) -> None:
-        self.filter = Filter.parse(text, self.FILTER_KEYS)
-        self.populate()
-
-    def rerender(self) -> None:
-        self.populate()
-
     @on(LiveSample)
     def _live(self, message: LiveSample) -> None:
         payload = message.payload
@@ -285,36 +248,15 @@ class DeploymentsScreen(NightScanScreen):
             canary=payload.get("canary"),
         )
 
-    @on(ActionDone)
-    def _done(self, message: ActionDone) -> None:
-        self.notify(message.text, title="Deployments")
-        if message.select:
-            self.selected = message.select
-        self.action_reload()
+    def after_action(self) -> None:
         self.load_live(self.selected)
 
     # ---- events ----------------------------------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#deployments")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        deployment_id = event.row_key.value
-        if deployment_id is None or deployment_id == self.selected:
-            return
-        self.selected = deployment_id
-        self.load_live(deployment_id)
-        self.refresh_bindings()
-
-    @on(DataTable.RowSelected, "#deployments")
-    def _open(self) -> None:
-        self.drill(self.query_one(LivePanel))
+    def load_selection(self, key: str) -> None:
+        self.load_live(key)
 
     # ---- actions ---------------------------------------------------------------------------------
-
-    def _selected_info(self) -> Any | None:
-        for info, _m in self.rows:
-            if info.deployment_id == self.selected:
-                return info
-        return None
 
     def action_state(self, action: str) -> bool | None:
         if action in ("rollback", "undeploy", "health"):
@@ -454,9 +396,3 @@ class DeploymentsScreen(NightScanScreen):
             )  # fmt: skip
             for info, _m in self.rows
         ]
-
-    def _open_id(self, deployment_id: str) -> None:
-        table = self.table
-        if deployment_id in table.rows:
-            table.move_cursor(row=table.get_row_index(deployment_id))
-        self.drill(self.query_one(LivePanel))

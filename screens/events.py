@@ -15,17 +15,12 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
-from textual.widgets import DataTable
 
 from screens import fmt
-from screens.base import NightScanScreen
+from screens.list_detail import ListDetailScreen
 from screens.messages import FeedLoaded
 from screens.widgets.detail_pane import DetailPane
-from screens.widgets.filter_input import Filter
-from screens.widgets.list_table import ListTable
 
 KEEP = 2000
 FIRST_LOAD = 300
@@ -63,9 +58,14 @@ def from_audit(a: Any) -> Entry:
     return Entry(f"a{a.id}", a.at, "audit", "", a.action, a.entity_id, message, data)
 
 
-class EventsScreen(NightScanScreen):
+class EventsScreen(ListDetailScreen):
     MODE = "events"
     TITLE_TEXT = "Events"
+    TABLE_ID = "feed"
+    TABLE_TITLE = "Events and audit"
+    SPLIT_CLASSES = "events"
+    DETAIL_TITLE = "Entry"
+    POLLS = (("events-feed", 2.0, "_load"),)
     FILTER_HINT = "/ filter: text, type:audit severity:warning kind:deployment source:ID"
     FILTER_KEYS: ClassVar[tuple[str, ...]] = ("type", "severity", "kind", "source")
     BINDINGS = [
@@ -76,34 +76,14 @@ class EventsScreen(NightScanScreen):
     def __init__(self) -> None:
         super().__init__()
         self.entries: list[Entry] = []
-        self.filter = Filter()
         self.type_filter: str | None = None  # None: both; "event"; "audit"
         self.follow = True
         self.after_event: int | None = None
         self.after_audit: int | None = None
-        self.selected: str | None = None
         self._shown_columns: list[str] = []
 
-    def compose_body(self) -> ComposeResult:
-        with Container(id="split", classes="events"):
-            table = ListTable(id="feed", cursor_type="row", zebra_stripes=True)
-            table.border_title = "Events and audit"
-            yield table
-            yield DetailPane("Entry", id="detail")
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#feed", DataTable)
-
-    @property
-    def main_widget(self) -> DataTable:
-        return self.table
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
+    def setup_table(self) -> None:
         self._columns()
-        self.poll("events-feed", 2.0, self._load)
 
     def action_reload(self) -> None:
         self.entries, self.after_event, self.after_audit = [], None, None
@@ -215,29 +195,17 @@ class EventsScreen(NightScanScreen):
         values = {"type": e.type, "severity": e.severity, "kind": e.kind, "source": e.source}
         return self.filter.matches(values, f"{e.kind} {e.source} {e.message} {e.severity}")
 
-    def apply_filter(self, text: str) -> None:
-        self.filter = Filter.parse(text, self.FILTER_KEYS)
-        self.populate()
-
-    def rerender(self) -> None:
-        self.populate()
-
     def column_tier(self, width: int) -> object:
         return width  # the message column takes whatever is left
 
     # ---- events ----------------------------------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#feed")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.selected = event.row_key.value
+    def highlight(self, key: str | None) -> None:
+        self.selected = key
         entry = next((e for e in reversed(self.entries) if e.key == self.selected), None)
         if entry is not None:
             title = f"{entry.type} {entry.key[1:]}"
             self.query_one(DetailPane).show(self._detail(entry), title=title)
-
-    @on(DataTable.RowSelected, "#feed")
-    def _open(self) -> None:
-        self.drill(self.query_one(DetailPane))
 
     def _detail(self, e: Entry) -> Group:
         assert self.tones is not None
@@ -275,7 +243,3 @@ class EventsScreen(NightScanScreen):
              "filter"),
             ("Events: clear the filter", partial(self._set_filter, ""), "filter"),
         ]  # fmt: skip
-
-    def _set_filter(self, text: str) -> None:
-        self.query_one("#filter").value = text  # type: ignore[attr-defined]
-        self.apply_filter(text)

@@ -9,20 +9,15 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
-from textual.widgets import DataTable
 
 from screens import fmt
-from screens.base import NightScanScreen
+from screens.list_detail import ListDetailScreen
 from screens.messages import ActionDone, ExperimentDetailLoaded, ExperimentsLoaded
 from screens.modals.confirm import ConfirmModal
 from screens.modals.experiment_form import ExperimentForm
 from screens.panels.experiment_detail import experiment_detail
 from screens.widgets.detail_pane import DetailPane
-from screens.widgets.filter_input import Filter
-from screens.widgets.list_table import ListTable
 
 UNUSABLE = ("failed", "retired")
 
@@ -34,9 +29,16 @@ def _manager():
     return get_ab_test_manager()
 
 
-class ExperimentsScreen(NightScanScreen):
+class ExperimentsScreen(ListDetailScreen):
     MODE = "experiments"
     TITLE_TEXT = "Experiments"
+    TABLE_ID = "experiments"
+    TABLE_TITLE = "Experiments"
+    POLLS = (
+        ("experiments-list", 3.0, "load_experiments"),
+        ("experiment-detail", 2.0, "_load_selected"),
+    )
+    ROW_KEY = "experiment_id"
     MUTATING = frozenset({"new", "start", "stop", "allocate"})
     FILTER_HINT = "/ filter: text, status:running mode:thompson model:v2.1"
     FILTER_KEYS: ClassVar[tuple[str, ...]] = ("status", "mode", "model")
@@ -54,33 +56,8 @@ class ExperimentsScreen(NightScanScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[tuple[Any, dict[str, int]]] = []
-        self.filter = Filter()
-        self.selected: str | None = None
         self.detail: dict[str, Any] | None = None
         self.models: list[tuple[str, str]] = []  # (ref, status) usable in a new experiment
-        self._signature: tuple = ()
-
-    def compose_body(self) -> ComposeResult:
-        with Container(id="split"):
-            table = ListTable(id="experiments", cursor_type="row", zebra_stripes=True)
-            table.border_title = "Experiments"
-            yield table
-            yield DetailPane("Detail", id="detail")
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#experiments", DataTable)
-
-    @property
-    def main_widget(self) -> DataTable:
-        return self.table
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
-        self.poll("experiments-list", 3.0, self.load_experiments)
-        self.poll("experiment-detail", 2.0, self._load_selected)
 
     def action_reload(self) -> None:
         self._signature = ()
@@ -153,9 +130,7 @@ class ExperimentsScreen(NightScanScreen):
             for i, u in rows
         )
         self.rows = rows
-        if signature != self._signature:
-            self._signature = signature
-            self.populate()
+        self.repopulate(signature)
         if not rows:
             self.query_one(DetailPane).show(
                 Text(
@@ -166,26 +141,12 @@ class ExperimentsScreen(NightScanScreen):
             )
 
     def populate(self) -> None:
-        table = self.table
         assert self.tones is not None
-        keep = self.selected
-        narrow = self.fitted(table.size.width or self.size.width) == "narrow"
-        table.clear(columns=True)
+        narrow = self.fitted(self.table.size.width or self.size.width) == "narrow"
         columns = ["experiment", "status", "mode", "split", "progress", "started", "ran"]
         if narrow:
             columns = ["experiment", "status", "split", "progress"]
-        for col in columns:
-            table.add_column(col, key=col)
-        shown = 0
-        for info, units in self.rows:
-            if not self._matches(info):
-                continue
-            shown += 1
-            table.add_row(*self._cells(info, units, columns), key=info.experiment_id)
-        table.border_title = f"Experiments {shown}/{len(self.rows)}"
-        table.border_subtitle = "filtered" if self.filter else ""
-        if keep is not None and keep in table.rows:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self.fill(columns, self._cells)
 
     def _cells(self, info: Any, units: dict[str, int], columns: list[str]) -> list[Any]:
         tones = self.tones
@@ -216,10 +177,6 @@ class ExperimentsScreen(NightScanScreen):
 
     def column_tier(self, width: int) -> object:
         return "narrow" if width < 100 else "full"
-
-    def apply_filter(self, text: str) -> None:
-        self.filter = Filter.parse(text, self.FILTER_KEYS)
-        self.populate()
 
     def rerender(self) -> None:
         self.populate()
@@ -262,36 +219,16 @@ class ExperimentsScreen(NightScanScreen):
             and a["history"] == b["history"]
         )
 
-    @on(ActionDone)
-    def _done(self, message: ActionDone) -> None:
-        self.notify(message.text, title="Experiments")
-        if message.select:
-            self.selected = message.select
-        self.action_reload()
-
     # ---- events ----------------------------------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#experiments")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        experiment_id = event.row_key.value
-        if experiment_id is None or experiment_id == self.selected and self.detail is not None:
-            return
-        self.selected = experiment_id
-        self.detail = None
-        self.load_detail(experiment_id)
-        self.refresh_bindings()
+    def selection_loaded(self) -> bool:
+        return self.detail is not None
 
-    @on(DataTable.RowSelected, "#experiments")
-    def _open(self) -> None:
-        self.drill(self.query_one(DetailPane))
+    def load_selection(self, key: str) -> None:
+        self.detail = None
+        self.load_detail(key)
 
     # ---- actions ---------------------------------------------------------------------------------
-
-    def _selected_info(self) -> Any | None:
-        for info, _units in self.rows:
-            if info.experiment_id == self.selected:
-                return info
-        return None
 
     def action_state(self, action: str) -> bool | None:
         info = self._selected_info()
@@ -395,9 +332,3 @@ class ExperimentsScreen(NightScanScreen):
             )  # fmt: skip
             for info, _units in self.rows
         ]
-
-    def _open_id(self, experiment_id: str) -> None:
-        table = self.table
-        if experiment_id in table.rows:
-            table.move_cursor(row=table.get_row_index(experiment_id))
-        self.drill(self.query_one(DetailPane))

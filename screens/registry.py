@@ -8,23 +8,19 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
 from textual.widgets import DataTable
 
 from core import ModelStatus, get_model_registry
 from core.lifecycle import allowed_transitions
 from core.semver import version_key
 from screens import fmt
-from screens.base import NightScanScreen
+from screens.list_detail import ListDetailScreen
 from screens.messages import ActionDone, ComparisonLoaded, VersionDetailLoaded, VersionsLoaded
 from screens.modals.confirm import ConfirmModal
 from screens.modals.transition import TransitionModal
 from screens.panels.model_detail import comparison, model_detail
 from screens.widgets.detail_pane import DetailPane
-from screens.widgets.filter_input import Filter
-from screens.widgets.list_table import ListTable
 
 STATUS_ORDER = {s.value: i for i, s in enumerate(ModelStatus)}
 NO_VALUE = float("-inf")
@@ -63,9 +59,12 @@ def visible_columns(width: int) -> tuple[str, ...]:
 SORT_KEYS = {key: getter for key, _label, getter in COLUMNS}
 
 
-class RegistryScreen(NightScanScreen):
+class RegistryScreen(ListDetailScreen):
     MODE = "registry"
     TITLE_TEXT = "Registry"
+    TABLE_ID = "versions"
+    TABLE_TITLE = "Versions"
+    POLLS = (("registry-list", 10.0, "load_versions"),)
     MUTATING = frozenset({"transition", "tags", "delete"})
     FILTER_HINT = "/ filter: text, model:ID status:deployed tag:prod arch:small_cnn"
     BINDINGS = [
@@ -93,35 +92,12 @@ class RegistryScreen(NightScanScreen):
         super().__init__()
         self.versions: list[Any] = []
         self.shown: list[Any] = []
-        self.filter = Filter()
         self.sort_key = "model"
         self.sort_reverse = False
         self.marked: list[str] = []
-        self.selected: str | None = None
         self.detail: tuple[Any, list[Any]] | None = None
         self.compared: dict[str, Any] | None = None
-        self._signature: tuple = ()
         self._columns: tuple[str, ...] = ()
-
-    def compose_body(self) -> ComposeResult:
-        with Container(id="split"):
-            table = ListTable(id="versions", cursor_type="row", zebra_stripes=True)
-            table.border_title = "Versions"
-            yield table
-            yield DetailPane("Detail", id="detail")
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#versions", DataTable)
-
-    @property
-    def main_widget(self) -> DataTable:
-        return self.table
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
-        self.poll("registry-list", 10.0, self.load_versions)
 
     def action_reload(self) -> None:
         self._signature = ()
@@ -180,9 +156,7 @@ class RegistryScreen(NightScanScreen):
             for m in versions
         )
         self.versions = versions
-        if signature != self._signature:
-            self._signature = signature
-            self.populate()
+        self.repopulate(signature)
         if not versions:
             self.query_one(DetailPane).show(
                 Text(
@@ -211,13 +185,7 @@ class RegistryScreen(NightScanScreen):
             table.add_column(label, key=key, width=width)
         for meta in rows:
             table.add_row(*self._cells(meta, columns), key=meta.ref)
-        table.border_title = f"Versions {len(rows)}/{len(self.versions)}"
-        if self.filter:
-            table.border_subtitle = "filtered"
-        else:
-            table.border_subtitle = ""
-        if keep is not None and keep in {m.ref for m in rows}:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self.finish(len(rows), len(self.versions), keep)
 
     def _cells(self, meta: Any, columns: tuple[str, ...]) -> list[Any]:
         tones = self.tones
@@ -281,30 +249,18 @@ class RegistryScreen(NightScanScreen):
         self.compared = message.payload
         self._show_detail()
 
-    @on(ActionDone)
-    def _action_done(self, message: ActionDone) -> None:
-        self.notify(message.text, title="Registry")
-        if message.select:
-            self.selected = message.select
-        self.action_reload()
+    def after_action(self) -> None:
         if self.selected:
             self.load_detail(*self.selected.rsplit(":", 1))
 
     # ---- events ----------------------------------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#versions")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        ref = event.row_key.value
-        if ref is None or ref == self.selected and self.detail is not None:
-            return
-        self.selected = ref
-        if len(self.marked) < 2:
-            self.load_detail(*ref.rsplit(":", 1))
-        self.refresh_bindings()
+    def selection_loaded(self) -> bool:
+        return self.detail is not None
 
-    @on(DataTable.RowSelected, "#versions")
-    def _selected(self) -> None:
-        self.drill(self.query_one(DetailPane))
+    def load_selection(self, key: str) -> None:
+        if len(self.marked) < 2:
+            self.load_detail(*key.rsplit(":", 1))
 
     @on(DataTable.HeaderSelected, "#versions")
     def _header(self, event: DataTable.HeaderSelected) -> None:
@@ -315,10 +271,6 @@ class RegistryScreen(NightScanScreen):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_key, self.sort_reverse = key, False
-        self.populate()
-
-    def apply_filter(self, text: str) -> None:
-        self.filter = Filter.parse(text, self.FILTER_KEYS)
         self.populate()
 
     # ---- actions ---------------------------------------------------------------------------------
@@ -473,7 +425,3 @@ class RegistryScreen(NightScanScreen):
             )
         commands.append(("Registry: clear the filter", partial(self._set_filter, ""), "filter"))
         return commands
-
-    def _set_filter(self, text: str) -> None:
-        self.query_one("#filter").value = text  # type: ignore[attr-defined]
-        self.apply_filter(text)
