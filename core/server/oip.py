@@ -62,13 +62,18 @@ def ready(request: Request) -> Response:
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
 
-def _deployment_for(request: Request, name: str, version: str | None) -> str:
-    """The running deployment that serves model ``name`` (at ``version``, when given)."""
+def _deployment_for(
+    request: Request, name: str, version: str | None, healthy_only: bool = False
+) -> str:
+    """The running deployment that serves model ``name`` (at ``version``, when given); with
+    ``healthy_only``, one whose health checks pass (what readiness means)."""
     mgr = request.app.state.manager
     candidates = [
         d
         for d in mgr.list_deployments()
-        if d.model_id == name and (version is None or d.version == version)
+        if d.model_id == name
+        and (version is None or d.version == version)
+        and not (healthy_only and d.health == "unhealthy")
     ]
     if not candidates:
         what = f"{name}:{version}" if version else name
@@ -110,7 +115,7 @@ def model_version_metadata(name: str, version: str) -> ModelMetadataV2:
 @router.get("/models/{name}/ready")
 def model_ready(request: Request, name: str) -> Response:
     try:
-        _deployment_for(request, name, None)
+        _deployment_for(request, name, None, healthy_only=True)
     except NotFoundError:
         return JSONResponse({"name": name, "ready": False}, status_code=503)
     return JSONResponse({"name": name, "ready": True})
@@ -119,7 +124,7 @@ def model_ready(request: Request, name: str) -> Response:
 @router.get("/models/{name}/versions/{version}/ready")
 def model_version_ready(request: Request, name: str, version: str) -> Response:
     try:
-        _deployment_for(request, name, version)
+        _deployment_for(request, name, version, healthy_only=True)
     except NotFoundError:
         return JSONResponse({"name": name, "version": version, "ready": False}, status_code=503)
     return JSONResponse({"name": name, "version": version, "ready": True})
