@@ -92,3 +92,18 @@ def experiment_analysis(experiment_id: str, _who: Viewer) -> dict[str, Any]:
     from core.experiments import get_ab_test_manager
 
     return get_ab_test_manager().analyze_experiment(experiment_id)
+
+
+@router.get("/events", tags=["views"])
+def events(
+    after_id: int | None = Query(None, ge=0, description="Only events newer than this id."),
+    kind: str | None = Query(None, max_length=100, description="Kind prefix, e.g. alert."),
+    source: str | None = Query(None, max_length=300),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    """The event stream (alerts, automated actions, milestones): newest first, or oldest first
+    after ``after_id`` so that a follower asks only for what it has not seen."""
+    from core.events import recent_events
+
+    found = recent_events(after_id=after_id, kind=kind, source=source, limit=limit)
+    return [e.to_dict() for e in found]

@@ -25,3 +25,15 @@ def test_readiness_follows_health_checks(served, client):
     assert manager.get_deployment("prod").health == "healthy"
     assert client.get("/ready").status_code == 200
     assert client.get("/v2/models/wd/ready").status_code == 200
+
+
+def test_events_route_streams_by_id(served, client):
+    _, manager = served
+    everything = client.get("/events").json()
+    assert everything[0]["kind"] == "deployment.deployed"  # newest first
+    newest = everything[0]["id"]
+    manager.undeploy("prod", reason="test")
+    newer = client.get("/events", params={"after_id": newest}).json()
+    assert [e["kind"] for e in newer] == ["deployment.undeployed"]
+    assert client.get("/events", params={"kind": "alert."}).json() == []
+    assert client.get("/events", params={"limit": 0}).status_code == 422
