@@ -30,11 +30,12 @@ from data.types import UTCDateTime, utcnow
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def _experiment_fk() -> Column:
+def _experiment_fk(primary_key: bool = False) -> Column:
     return Column(
         String(200),
         ForeignKey("experiment.experiment_id", ondelete="CASCADE"),
         nullable=False,
+        primary_key=primary_key,
     )
 
 
@@ -94,13 +95,7 @@ class ExperimentUnitRow(SQLModel, table=True):
 
     __tablename__ = "experiment_unit"
 
-    experiment_id: str = Field(
-        sa_column=Column(
-            String(200),
-            ForeignKey("experiment.experiment_id", ondelete="CASCADE"),
-            primary_key=True,
-        )
-    )
+    experiment_id: str = Field(sa_column=_experiment_fk(primary_key=True))
     request_id: str = Field(primary_key=True, max_length=300)
     variant: str = Field(max_length=100)
     allocation_version: int
@@ -112,13 +107,7 @@ class ExperimentUnitCountRow(SQLModel, table=True):
 
     __tablename__ = "experiment_unit_count"
 
-    experiment_id: str = Field(
-        sa_column=Column(
-            String(200),
-            ForeignKey("experiment.experiment_id", ondelete="CASCADE"),
-            primary_key=True,
-        )
-    )
+    experiment_id: str = Field(sa_column=_experiment_fk(primary_key=True))
     variant: str = Field(primary_key=True, max_length=100)
     allocation_version: int = Field(primary_key=True)
     n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
@@ -148,13 +137,7 @@ class ExperimentMetricStatsRow(SQLModel, table=True):
 
     __tablename__ = "experiment_metric_stats"
 
-    experiment_id: str = Field(
-        sa_column=Column(
-            String(200),
-            ForeignKey("experiment.experiment_id", ondelete="CASCADE"),
-            primary_key=True,
-        )
-    )
+    experiment_id: str = Field(sa_column=_experiment_fk(primary_key=True))
     variant: str = Field(primary_key=True, max_length=100)
     metric: str = Field(primary_key=True, max_length=100)
     n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
