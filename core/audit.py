@@ -30,6 +30,10 @@ class AuditEntry:
         d["at"] = self.at.isoformat()
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AuditEntry:
+        return cls(**{**d, "at": datetime.fromisoformat(d["at"])})
+
 
 class AuditLog:
     def __init__(self, db: Database, default_actor: str) -> None:

@@ -76,3 +76,10 @@ class PayloadTooLargeError(ValidationError):
     """Audio longer than the deployment's maximum."""
 
     http_status = 413
+
+
+class UnreachableError(NightScanError):
+    """A NightScan server that does not answer (wrong URL, not running, network down)."""
+
+    exit_code = 10
+    http_status = 502

@@ -35,6 +35,10 @@ class Event:
         d["at"] = self.at.isoformat()
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        return cls(**{**d, "at": datetime.fromisoformat(d["at"])})
+
 
 def emit(
     kind: str,

@@ -74,6 +74,18 @@ class ModelMetadata:
             "tags": list(self.tags),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelMetadata:
+        """The inverse of ``to_dict`` (what a console attached to a server receives)."""
+        return cls(
+            **{k: d[k] for k in _FIELDS if k in d and k not in ("created_at", "status")},
+            created_at=datetime.fromisoformat(d["created_at"]),
+            status=ModelStatus.parse(d["status"]),
+        )
+
+
+_FIELDS = tuple(ModelMetadata.__dataclass_fields__)
+
 
 def parse_model_ref(ref: str) -> tuple[str, str]:
     """``wildlife_detector:v2.1.0`` -> (``wildlife_detector``, ``v2.1.0``)."""

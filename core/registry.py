@@ -45,6 +45,29 @@ class StatusChange:
     actor: str
     reason: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "version": self.version,
+            "from_status": self.from_status.value if self.from_status else None,
+            "to_status": self.to_status.value,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StatusChange:
+        return cls(
+            d["model_id"],
+            d["version"],
+            ModelStatus(d["from_status"]) if d.get("from_status") else None,
+            ModelStatus(d["to_status"]),
+            datetime.fromisoformat(d["at"]),
+            d["actor"],
+            d["reason"],
+        )
+
 
 def _to_metadata(row: ModelVersionRow) -> ModelMetadata:
     return ModelMetadata(
@@ -188,6 +211,13 @@ class ModelRegistry:
             self.audit.record_now("model.integrity_failure", "model", meta.ref, detail=detail)
             raise IntegrityError(detail) from None
 
+    def verify_weights(self, model_id: str, version: str) -> dict[str, Any]:
+        """Re-hash the stored weights against the registered checksum; raises IntegrityError
+        (naming both digests) when they differ."""
+        size = len(self.load_weights(model_id, version))
+        digest = self.get_model(model_id, version).checksum
+        return {"model_id": model_id, "version": version, "size": size, "checksum": digest}
+
     def load_model(self, model_id: str, version: str) -> torch.nn.Module:
         """The torch module in eval mode; the checksum is verified before the bytes are used."""
         weights = self.load_weights(model_id, version)
@@ -308,7 +338,12 @@ class ModelRegistry:
     promote = update_status
 
     def set_tags(
-        self, model_id: str, version: str, add: list[str] = (), remove: list[str] = ()
+        self,
+        model_id: str,
+        version: str,
+        add: list[str] = (),
+        remove: list[str] = (),
+        actor: str | None = None,
     ) -> ModelMetadata:
         with self.db.write() as session:
             row = self._require(session, model_id, version)
@@ -330,6 +365,7 @@ class ModelRegistry:
                 f"{model_id}:{version}",
                 before={"tags": old},
                 after={"tags": new},
+                actor=actor,
             )
             return _to_metadata(row)
 
@@ -352,7 +388,7 @@ class ModelRegistry:
             )
             return _to_metadata(row)
 
-    def delete_model(self, model_id: str, version: str) -> None:
+    def delete_model(self, model_id: str, version: str, actor: str | None = None) -> None:
         """Remove a version that is not DEPLOYED; its weights go when no version shares them."""
         with self.db.write() as session:
             row = self._require(session, model_id, version)
@@ -363,7 +399,9 @@ class ModelRegistry:
                     "before deleting"
                 )
             session.delete(row)
-            self.audit.record(session, "model.delete", "model", meta.ref, before=meta.to_dict())
+            self.audit.record(
+                session, "model.delete", "model", meta.ref, before=meta.to_dict(), actor=actor
+            )
         self._delete_artifact_if_unused(meta.checksum)
 
     def _delete_artifact_if_unused(self, digest: str) -> None:

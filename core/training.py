@@ -41,9 +41,8 @@ def train_and_register(
     if epochs is not None and epochs < 1:
         raise ValidationError("epochs must be at least 1")
 
-    from inference.training import TrainingConfig, train_model
-
     from inference.architectures import BUILTIN_ARCHITECTURES, UnknownArchitectureError
+    from inference.training import TrainingConfig, train_model
 
     if architecture not in BUILTIN_ARCHITECTURES and ":" not in architecture:
         raise ValidationError(

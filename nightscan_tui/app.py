@@ -2,6 +2,8 @@
 
 ``make_app()`` builds it for the CLI, the tests and the screenshot script alike;
 ``run_console()`` runs it in the terminal and stops any background services afterwards.
+The screens reach the data through ``app.backend``: a home's services, or a running server
+(``nightscan tui --server URL --token T``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 import screens
+from core.backend import LocalBackend, RemoteBackend
 from screens.base import NightScanScreen, describe_error
 from screens.commands import ScreenActionsProvider
 from screens.deployments import DeploymentsScreen
@@ -74,12 +77,19 @@ class NightScanApp(App[None]):
         read_only: bool = False,
         services: Services | None = None,
         cursor_blink: bool = True,
+        backend: LocalBackend | RemoteBackend | None = None,
     ) -> None:
         super().__init__()
-        self.set_reactive(NightScanApp.read_only, read_only)
+        self.backend = backend or LocalBackend()
+        # A viewer token may read only: the console says so rather than offering 403s.
+        self.viewer_only = self.backend.role == "viewer"
+        self.set_reactive(NightScanApp.read_only, read_only or self.viewer_only)
         self.services = services
         self.cursor_blink = cursor_blink
         self.live_label = ""
+        if isinstance(self.backend, RemoteBackend):
+            b = self.backend
+            self.live_label = f"attached · {b.location} · {b.user} ({b.role})"
         # Set once the services' start() has returned (or failed): run_console waits on it
         # before stopping them, so a quit during start-up cannot leave a thread behind.
         self.services_settled = threading.Event()
@@ -100,6 +110,9 @@ class NightScanApp(App[None]):
         return True
 
     def action_toggle_read_only(self) -> None:
+        if self.viewer_only:
+            self.notify("this token is a viewer: the server refuses changes", severity="warning")
+            return
         self.read_only = not self.read_only
         self.notify(
             "read-only: changes are disabled" if self.read_only else "changes are allowed",
@@ -186,9 +199,10 @@ def make_app(
     read_only: bool = False,
     services: Services | None = None,
     cursor_blink: bool = True,
+    backend: LocalBackend | RemoteBackend | None = None,
 ) -> NightScanApp:
-    """The console on ``home`` (default: the current core context's home)."""
-    if home is not None:
+    """The console on ``home`` (default: the current core context's home), or on ``backend``."""
+    if home is not None and backend is None:
         from core import get_context
         from core.context import configure
 
@@ -196,19 +210,27 @@ def make_app(
         os.environ["NIGHTSCAN_HOME"] = str(path)  # child processes agree
         if get_context().settings.home.resolve() != path:
             configure(path)
-    return NightScanApp(read_only=read_only, services=services, cursor_blink=cursor_blink)
+    return NightScanApp(
+        read_only=read_only, services=services, cursor_blink=cursor_blink, backend=backend
+    )
 
 
 def run_console(
     home: str | os.PathLike | None = None,
     read_only: bool = False,
     services: Services | None = None,
+    server: str | None = None,
+    token: str | None = None,
 ) -> None:
-    """Run the console in this terminal; afterwards stop the services it started."""
-    app = make_app(home, read_only=read_only, services=services)
+    """Run the console in this terminal; afterwards stop the services it started. With
+    ``server`` it attaches to a running server instead of opening a home (connecting first,
+    so a wrong URL or token is one error line, not a console full of failures)."""
+    backend = RemoteBackend(server, token) if server else None
+    app = make_app(home, read_only=read_only, services=services, backend=backend)
     try:
         app.run()
     finally:
         if services is not None:
             app.services_settled.wait(timeout=120)
             services.stop()
+        app.backend.close()

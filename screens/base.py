@@ -29,6 +29,8 @@ from screens.widgets.nav import NavBar
 if TYPE_CHECKING:
     from textual.message import Message
 
+    from core.backend import LocalBackend, RemoteBackend
+
 
 def describe_error(error: BaseException | None) -> str:
     """One line for a notification: a NightScanError's own message, else the type and text."""
@@ -60,6 +62,12 @@ class NightScanScreen(Screen):
         self._poll_idle: set[str] = set()
         self._poll_errors: dict[str, str] = {}  # last error per poll: notify once, not per tick
         self.tones: Tones | None = None
+
+    @property
+    def backend(self) -> LocalBackend | RemoteBackend:
+        """Where the data lives: this home's core services or an attached server (workers
+        call it from their threads; it only reads an attribute of the app)."""
+        return self.app.backend  # type: ignore[attr-defined]
 
     # ---- layout ------------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from textual import on, work
 from textual.binding import Binding
 from textual.widget import Widget
 
-from core import get_model_registry
 from core.lifecycle import TRANSITIONS, ModelStatus
 from screens import fmt
 from screens.list_detail import ListDetailScreen
@@ -20,12 +19,6 @@ from screens.messages import ActionDone, DeploymentsLoaded, LiveSample
 from screens.modals.confirm import ConfirmModal
 from screens.modals.deploy_form import DeployForm
 from screens.widgets.live_panel import WINDOW_S, LivePanel
-
-
-def _manager():
-    from core.deployments import get_deployment_manager
-
-    return get_deployment_manager()
 
 
 class DeploymentsScreen(ListDetailScreen):
@@ -79,7 +72,7 @@ class DeploymentsScreen(ListDetailScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-list")
     def load_deployments(self) -> None:
-        manager = _manager()
+        manager = self.backend.deployments
         infos = manager.list_deployments(include_stopped=True)
         # Running first; the tracker answers from this process or from persisted snapshots.
         infos.sort(key=lambda i: (i.status != "running", i.deployment_id))
@@ -90,7 +83,7 @@ class DeploymentsScreen(ListDetailScreen):
         ]  # fmt: skip
         deployable = [
             m.ref
-            for m in get_model_registry().list_models()
+            for m in self.backend.registry.list_models()
             if m.status is ModelStatus.DEPLOYED or ModelStatus.DEPLOYED in TRANSITIONS[m.status]
         ]
         canaries = {c["deployment_id"]: c for c in manager.canaries.list_canaries()}
@@ -103,7 +96,7 @@ class DeploymentsScreen(ListDetailScreen):
     def load_live(self, deployment_id: str | None) -> None:
         if deployment_id is None:
             return
-        manager = _manager()
+        manager = self.backend.deployments
         info = manager.get_deployment(deployment_id)
         tracker = manager.performance_tracker
         metrics = tracker.get_current_metrics(deployment_id)
@@ -115,19 +108,19 @@ class DeploymentsScreen(ListDetailScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
     def run_rollback(self, deployment_id: str, reason: str) -> None:
-        info = _manager().rollback_deployment(deployment_id, reason)
+        info = self.backend.deployments.rollback_deployment(deployment_id, reason)
         self.post_message(
             ActionDone(f"{deployment_id} rolled back to {info.model_ref}", deployment_id)
         )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
     def run_undeploy(self, deployment_id: str, reason: str) -> None:
-        _manager().undeploy(deployment_id, reason)
+        self.backend.deployments.undeploy(deployment_id, reason)
         self.post_message(ActionDone(f"{deployment_id} undeployed", deployment_id))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
     def run_canary(self, deployment_id: str, verb: str, reason: str) -> None:
-        canaries = _manager().canaries
+        canaries = self.backend.deployments.canaries
         if verb == "promote":
             result = canaries.promote(deployment_id, reason)
             text = f"{deployment_id} now serves {result['canary']}"
@@ -144,7 +137,7 @@ class DeploymentsScreen(ListDetailScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
     def run_health(self, deployment_id: str) -> None:
-        result = _manager().health(deployment_id)
+        result = self.backend.deployments.health(deployment_id)
         verdict = "healthy" if result["healthy"] else f"UNHEALTHY: {result.get('detail', '')}"
         latency = f" in {result['latency_ms']:.1f} ms" if "latency_ms" in result else ""
         self.post_message(ActionDone(f"{deployment_id}: {verdict}{latency}", deployment_id))

@@ -97,16 +97,13 @@ class EventsScreen(ListDetailScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="events-feed")
     def load_feed(self, after_event: int | None, after_audit: int | None) -> None:
-        from core import get_context
-        from core.events import recent_events
-
-        initial = after_event is None and after_audit is None
-        if initial:
-            events = list(reversed(recent_events(limit=FIRST_LOAD)))
-            audit = list(reversed(get_context().audit.entries(limit=FIRST_LOAD)))
+        backend = self.backend
+        if after_event is None and after_audit is None:
+            events = list(reversed(backend.events(limit=FIRST_LOAD)))
+            audit = list(reversed(backend.audit(limit=FIRST_LOAD)))
         else:
-            events = recent_events(after_id=after_event or 0, limit=500)
-            audit = get_context().audit.entries(after_id=after_audit or 0, limit=500)
+            events = backend.events(after_id=after_event or 0, limit=500)
+            audit = backend.audit(after_id=after_audit or 0, limit=500)
         self.post_if_current(FeedLoaded({"events": events, "audit": audit}))
 
     # ---- rendering -------------------------------------------------------------------------------

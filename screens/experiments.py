@@ -22,13 +22,6 @@ from screens.widgets.detail_pane import DetailPane
 UNUSABLE = ("failed", "retired")
 
 
-def _manager():
-    # Imported on first use: the experiments package pulls in scipy.
-    from core.experiments import get_ab_test_manager
-
-    return get_ab_test_manager()
-
-
 class ExperimentsScreen(ListDetailScreen):
     MODE = "experiments"
     TITLE_TEXT = "Experiments"
@@ -68,9 +61,7 @@ class ExperimentsScreen(ListDetailScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-list")
     def load_experiments(self) -> None:
-        from core import get_model_registry
-
-        manager = _manager()
+        manager = self.backend.experiments
         rows = []
         for info in manager.list_experiments():
             units: dict[str, int] = {}
@@ -81,7 +72,7 @@ class ExperimentsScreen(ListDetailScreen):
             rows.append((info, units))
         models = [
             (m.ref, m.status.value)
-            for m in get_model_registry().list_models()
+            for m in self.backend.registry.list_models()
             if m.status.value not in UNUSABLE
         ]
         self.post_if_current(ExperimentsLoaded((rows, models)))
@@ -97,7 +88,7 @@ class ExperimentsScreen(ListDetailScreen):
     def load_detail(self, experiment_id: str | None) -> None:
         if experiment_id is None:
             return
-        manager = _manager()
+        manager = self.backend.experiments
         info = manager.get_experiment(experiment_id)
         analysis = manager.analyze_experiment(experiment_id) if info.started_at else None
         history = manager.allocation_history(experiment_id)
@@ -106,17 +97,18 @@ class ExperimentsScreen(ListDetailScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-write")
     def run_start(self, experiment_id: str) -> None:
-        _manager().start_experiment(experiment_id)
+        self.backend.experiments.start_experiment(experiment_id)
         self.post_message(ActionDone(f"experiment {experiment_id} started", experiment_id))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-write")
     def run_stop(self, experiment_id: str, reason: str) -> None:
-        _manager().stop_experiment(experiment_id, reason)
+        self.backend.experiments.stop_experiment(experiment_id, reason)
         self.post_message(ActionDone(f"experiment {experiment_id} stopped", experiment_id))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-write")
     def run_allocate(self, experiment_id: str, allocation: dict[str, float]) -> None:
-        change = _manager().set_allocation(experiment_id, allocation, "set from the console")
+        manager = self.backend.experiments
+        change = manager.set_allocation(experiment_id, allocation, "set from the console")
         split = " / ".join(f"{v} {p:g}%" for v, p in change.allocation.items())
         self.post_message(ActionDone(f"{experiment_id} now splits {split}", experiment_id))
 

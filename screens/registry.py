@@ -11,7 +11,7 @@ from textual import on, work
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from core import ModelStatus, get_model_registry
+from core import ModelStatus
 from core.lifecycle import allowed_transitions
 from core.semver import version_key
 from screens import fmt
@@ -107,43 +107,42 @@ class RegistryScreen(ListDetailScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-list")
     def load_versions(self) -> None:
-        self.post_if_current(VersionsLoaded(get_model_registry().list_models()))
+        self.post_if_current(VersionsLoaded(self.backend.registry.list_models()))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-detail")
     def load_detail(self, model_id: str, version: str) -> None:
-        registry = get_model_registry()
+        registry = self.backend.registry
         meta = registry.get_model(model_id, version)
         history = registry.status_history(model_id, version)
         self.post_if_current(VersionDetailLoaded((meta, history)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-compare")
     def load_comparison(self, a: tuple[str, str], b: tuple[str, str]) -> None:
-        self.post_if_current(ComparisonLoaded(get_model_registry().compare_models(a, b)))
+        self.post_if_current(ComparisonLoaded(self.backend.registry.compare_models(a, b)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-write")
     def apply_tags(self, ref: str, add: list[str], remove: list[str]) -> None:
         model_id, _, version = ref.rpartition(":")
-        meta = get_model_registry().set_tags(model_id, version, add=add, remove=remove)
+        meta = self.backend.registry.set_tags(model_id, version, add=add, remove=remove)
         self.post_message(ActionDone(f"{ref} tags: {', '.join(meta.tags) or 'none'}", ref))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-write")
     def apply_delete(self, ref: str) -> None:
         model_id, _, version = ref.rpartition(":")
-        get_model_registry().delete_model(model_id, version)
+        self.backend.registry.delete_model(model_id, version)
         self.post_message(ActionDone(f"{ref} deleted"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-verify")
     def run_verify(self, ref: str) -> None:
         model_id, _, version = ref.rpartition(":")
-        registry = get_model_registry()
-        size = len(registry.load_weights(model_id, version))  # re-hashes; raises on mismatch
-        digest = registry.get_model(model_id, version).checksum
+        checked = self.backend.registry.verify_weights(model_id, version)  # raises on mismatch
+        size, digest = checked["size"], checked["checksum"]
         self.post_message(ActionDone(f"{ref}: {size:,} bytes match sha256 {digest[:16]}…"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-write")
     def apply_transition(self, ref: str, target: str, reason: str) -> None:
         model_id, _, version = ref.rpartition(":")
-        get_model_registry().update_status(model_id, version, target, reason=reason)
+        self.backend.registry.update_status(model_id, version, target, reason=reason)
         self.post_message(ActionDone(f"{ref} is now {target.upper()}", select=ref))
 
     # ---- rendering -------------------------------------------------------------------------------

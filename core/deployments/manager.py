@@ -81,6 +81,17 @@ class DeploymentInfo:
             "updated_at": self.updated_at.isoformat(),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DeploymentInfo:
+        """From ``to_dict`` or from ``get_status``, which extends it."""
+        plain = ("deployment_id", "model_id", "version", "environment", "status", "health")
+        return cls(
+            **{k: d[k] for k in (*plain, "generation", "reason")},
+            config=DeploymentConfig.from_dict(d["config"]),
+            created_at=datetime.fromisoformat(d["created_at"]),
+            updated_at=datetime.fromisoformat(d["updated_at"]),
+        )
+
 
 @dataclass(frozen=True)
 class Revision:

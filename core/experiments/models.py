@@ -72,6 +72,10 @@ class AllocationChange:
         d["at"] = self.at.isoformat()
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AllocationChange:
+        return cls(**{**d, "at": datetime.fromisoformat(d["at"])})
+
 
 @dataclass(frozen=True)
 class ExperimentInfo:
@@ -112,6 +116,26 @@ class ExperimentInfo:
             "stopped_by": self.stopped_by,
             "config": self.config.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ExperimentInfo:
+        """From ``to_dict`` or from ``get_experiment_status``, which extends it."""
+        when = lambda k: datetime.fromisoformat(d[k]) if d.get(k) else None  # noqa: E731
+        return cls(
+            experiment_id=d["experiment_id"],
+            name=d["name"],
+            description=d["description"],
+            status=ExperimentStatus(d["status"]),
+            config=ExperimentConfig.from_dict(d["config"]),
+            allocation=dict(d["allocation"]),
+            allocation_version=d["allocation_version"],
+            created_at=datetime.fromisoformat(d["created_at"]),
+            created_by=d["created_by"],
+            started_at=when("started_at"),
+            ended_at=when("ended_at"),
+            stop_reason=d["stop_reason"],
+            stopped_by=d["stopped_by"],
+        )
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from core.server.security import Admin, Operator
+from core.server.security import Admin, Operator, Viewer
 
 router = APIRouter(tags=["actions"])
 ERRORS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 409: {}, 422: {}}
@@ -36,6 +36,41 @@ def change_model_status(
     return meta.to_dict()
 
 
+class TagChange(BaseModel):
+    add: list[str] = Field(default_factory=list, max_length=100)
+    remove: list[str] = Field(default_factory=list, max_length=100)
+
+
+@router.post("/models/{model_id}/{version}/tags", responses=ERRORS)
+def change_model_tags(
+    model_id: str, version: str, body: TagChange, who: Operator
+) -> dict[str, Any]:
+    """Add and remove tags (operator)."""
+    from core.registry import get_model_registry
+
+    meta = get_model_registry().set_tags(
+        model_id, version, add=body.add, remove=body.remove, actor=who.actor
+    )
+    return meta.to_dict()
+
+
+@router.delete("/models/{model_id}/{version}", responses=ERRORS)
+def delete_model(model_id: str, version: str, who: Admin) -> dict[str, str]:
+    """Delete a version that is not DEPLOYED (admin)."""
+    from core.registry import get_model_registry
+
+    get_model_registry().delete_model(model_id, version, actor=who.actor)
+    return {"deleted": f"{model_id}:{version}"}
+
+
+@router.post("/models/{model_id}/{version}/verify", responses=ERRORS)
+def verify_model(model_id: str, version: str, _who: Viewer) -> dict[str, Any]:
+    """Re-hash the stored weights against the registered checksum (500 on a mismatch)."""
+    from core.registry import get_model_registry
+
+    return get_model_registry().verify_weights(model_id, version)
+
+
 @router.post("/deployments", status_code=201, responses=ERRORS)
 def deploy(request: Request, body: dict[str, Any], who: Admin) -> dict[str, Any]:
     """Deploy a version (admin). The body holds DeploymentConfig fields."""
@@ -47,9 +82,14 @@ def deploy(request: Request, body: dict[str, Any], who: Admin) -> dict[str, Any]
 
 
 @router.delete("/deployments/{deployment_id}", responses=ERRORS)
-def undeploy(request: Request, deployment_id: str, who: Admin) -> dict[str, Any]:
+def undeploy(
+    request: Request,
+    deployment_id: str,
+    who: Admin,
+    reason: str = Query("undeployed via HTTP", max_length=500),
+) -> dict[str, Any]:
     """Stop serving (admin)."""
-    request.app.state.manager.undeploy(deployment_id, reason="via HTTP", actor=who.actor)
+    request.app.state.manager.undeploy(deployment_id, reason=reason, actor=who.actor)
     return request.app.state.manager.get_deployment(deployment_id).to_dict()
 
 
@@ -66,6 +106,13 @@ def rollback(
         deployment_id, reason=reason, actor=who.actor
     )
     return info.to_dict()
+
+
+@router.post("/deployments/{deployment_id}/health", responses=ERRORS)
+def probe_health(request: Request, deployment_id: str, _who: Operator) -> dict[str, Any]:
+    """Probe the deployment with a real inference now (operator)."""
+    request.app.state.manager.get_deployment(deployment_id)  # 404 for an unknown id
+    return request.app.state.manager.health(deployment_id)
 
 
 @router.post("/experiments", status_code=201, responses=ERRORS)
@@ -93,6 +140,22 @@ def stop_experiment(
 
     reason = (body.reason if body else "") or "stopped via HTTP"
     return get_ab_test_manager().stop_experiment(experiment_id, reason, actor=who.actor).to_dict()
+
+
+class AllocationRequest(BaseModel):
+    allocation: dict[str, float]
+    reason: str = Field("manual reallocation via HTTP", max_length=500)
+
+
+@router.post("/experiments/{experiment_id}/allocation", responses=ERRORS)
+def set_allocation(experiment_id: str, body: AllocationRequest, who: Operator) -> dict[str, Any]:
+    """A new traffic split, percentages per variant summing to 100 (operator)."""
+    from core.experiments import get_ab_test_manager
+
+    change = get_ab_test_manager().set_allocation(
+        experiment_id, body.allocation, body.reason, actor=who.actor
+    )
+    return change.to_dict()
 
 
 @router.get("/deployments/{deployment_id}/canary", tags=["views"], responses=ERRORS)

@@ -27,9 +27,28 @@ def list_models(
     return [m.to_dict() for m in models]
 
 
+@router.get("/models/compare", tags=["views"])
+def compare_models(
+    a: str = Query(..., description="MODEL_ID:VERSION (the baseline)."),
+    b: str = Query(..., description="MODEL_ID:VERSION (the candidate)."),
+) -> dict[str, Any]:
+    """Metric differences of b over a, direction-aware (the seed's comparison)."""
+    from core.model_metadata import parse_model_ref
+
+    return get_model_registry().compare_models(parse_model_ref(a), parse_model_ref(b))
+
+
 @router.get("/models/{model_id}/{version}", tags=["views"])
 def show_model(model_id: str, version: str) -> dict[str, Any]:
     return get_model_registry().get_model(model_id, version).to_dict()
+
+
+@router.get("/models/{model_id}/{version}/history", tags=["views"])
+def model_status_history(model_id: str, version: str) -> list[dict[str, Any]]:
+    """Lifecycle changes of one version, oldest first."""
+    registry = get_model_registry()
+    registry.get_model(model_id, version)  # 404 for an unknown version
+    return [c.to_dict() for c in registry.status_history(model_id, version)]
 
 
 @router.get("/deployments", tags=["views"])
@@ -71,6 +90,12 @@ def deployment_history(
     return {"deployment_id": deployment_id, "samples": [s.__dict__ for s in samples]}
 
 
+@router.get("/canaries", tags=["views"])
+def list_canaries(request: Request, include_ended: bool = Query(False)) -> list[dict[str, Any]]:
+    """Running (and paused) canaries: deployment, stable and canary versions, weight, state."""
+    return request.app.state.manager.canaries.list_canaries(include_ended=include_ended)
+
+
 @router.get("/experiments", tags=["views"])
 def list_experiments(status: str | None = Query(None)) -> list[dict[str, Any]]:
     from core.experiments import get_ab_test_manager
@@ -94,6 +119,14 @@ def experiment_analysis(experiment_id: str, _who: Viewer) -> dict[str, Any]:
     return get_ab_test_manager().analyze_experiment(experiment_id)
 
 
+@router.get("/experiments/{experiment_id}/allocations", tags=["views"])
+def allocation_history(experiment_id: str) -> list[dict[str, Any]]:
+    """Every traffic split the experiment has had (configured, manual, bandit), oldest first."""
+    from core.experiments import get_ab_test_manager
+
+    return [c.to_dict() for c in get_ab_test_manager().allocation_history(experiment_id)]
+
+
 @router.get("/events", tags=["views"])
 def events(
     after_id: int | None = Query(None, ge=0, description="Only events newer than this id."),
@@ -107,3 +140,22 @@ def events(
 
     found = recent_events(after_id=after_id, kind=kind, source=source, limit=limit)
     return [e.to_dict() for e in found]
+
+
+@router.get("/audit", tags=["views"])
+def audit(
+    _who: Viewer,
+    after_id: int | None = Query(None, ge=0, description="Only entries newer than this id."),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    """The audit log (who changed what); newest first, or oldest first after ``after_id``.
+    Needs a token (viewer or above): it names people and tokens."""
+    from core.context import get_context
+
+    return [e.to_dict() for e in get_context().audit.entries(after_id=after_id, limit=limit)]
+
+
+@router.get("/whoami", tags=["views"])
+def whoami(who: Viewer) -> dict[str, str]:
+    """The calling token's name and role (what an attached console may do)."""
+    return {"name": who.name, "role": who.role}

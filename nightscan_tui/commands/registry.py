@@ -201,10 +201,9 @@ def verify(ref: Annotated[str, typer.Argument(help="MODEL_ID:VERSION")]) -> None
     """Re-hash the stored weights and compare with the registered checksum."""
     from core import get_model_registry, parse_model_ref
 
-    registry = get_model_registry()
     model_id, version = parse_model_ref(ref)
-    registry.load_weights(model_id, version)  # raises IntegrityError with both digests
-    out.print(f"{model_id}:{version} ok  sha256:{registry.get_model(model_id, version).checksum}")
+    checked = get_model_registry().verify_weights(model_id, version)
+    out.print(f"{model_id}:{version} ok  sha256:{checked['checksum']}")
 
 
 @app.command("history")

@@ -16,8 +16,29 @@ def tui(
     read_only: Annotated[
         bool, typer.Option("--read-only", help="Hide and refuse every change (ctrl+r toggles).")
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Attach to a running `nightscan serve` (e.g. http://127.0.0.1:8080) "
+            "instead of opening a home.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="NIGHTSCAN_TOKEN",
+            help="API token for --server (from `nightscan token create`); a viewer token "
+            "opens the console read-only.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Open the console: registry, experiments, live deployments, events."""
+    from core.errors import ValidationError
     from nightscan_tui.app import run_console
 
-    run_console(home=home, read_only=read_only)
+    if server and home:
+        raise ValidationError("--home and --server exclude each other: open a home or attach")
+    run_console(home=home, read_only=read_only, server=server, token=token)

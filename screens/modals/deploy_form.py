@@ -114,9 +114,7 @@ class DeployForm(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deploy")
     def deploy(self, config: object) -> str:
-        from core.deployments import get_deployment_manager
-
-        get_deployment_manager().deploy_model(config)  # type: ignore[arg-type]
+        self.app.backend.deployments.deploy_model(config)  # type: ignore[attr-defined]
         return config.deployment_id  # type: ignore[attr-defined]
 
     @on(Worker.StateChanged)

@@ -116,9 +116,7 @@ class ExperimentForm(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiment-create")
     def create(self, config: object, start: bool) -> str:
-        from core.experiments import get_ab_test_manager
-
-        manager = get_ab_test_manager()
+        manager = self.app.backend.experiments  # type: ignore[attr-defined]
         info = manager.create_experiment(config)  # type: ignore[arg-type]
         if start:
             manager.start_experiment(info.experiment_id)

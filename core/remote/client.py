@@ -1,0 +1,87 @@
+"""A small JSON client for a NightScan server: bearer token, timeouts, and each error answer
+turned back into the core exception that the server raised (its ``detail`` is the message)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from core.auth import AuthenticationError, PermissionDeniedError
+from core.errors import (
+    ConflictError,
+    NightScanError,
+    NotFoundError,
+    OverloadedError,
+    UnreachableError,
+    ValidationError,
+)
+
+ERRORS_BY_STATUS: dict[int, type[NightScanError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: ValidationError,
+    422: ValidationError,
+    503: OverloadedError,
+}
+
+
+def part(value: str) -> str:
+    """One path segment, quoted (ids are validated on the server; this only keeps URLs valid)."""
+    return quote(str(value), safe="")
+
+
+def check_url(url: str) -> str:
+    parsed = urlsplit(url or "")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValidationError(f"server must be a URL like http://127.0.0.1:8080, got {url!r}")
+    return url.rstrip("/")
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None, timeout_s: float = 10.0) -> None:
+        import httpx
+
+        self.url = check_url(url)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params=_present(params))
+
+    def post(self, path: str, body: Any = None, timeout_s: float | None = None) -> Any:
+        extra = {"timeout": timeout_s} if timeout_s else {}
+        return self._call("POST", path, json=body, **extra)
+
+    def delete(self, path: str, **params: Any) -> Any:
+        return self._call("DELETE", path, params=_present(params))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise UnreachableError(f"{self.url} did not answer {method} {path} in time") from None
+        except httpx.TransportError as exc:
+            raise UnreachableError(f"cannot reach {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _error(response: Any) -> NightScanError:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = None
+    message = detail if isinstance(detail, str) else f"HTTP {response.status_code}"
+    return ERRORS_BY_STATUS.get(response.status_code, NightScanError)(message)
