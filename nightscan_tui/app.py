@@ -109,6 +109,13 @@ class NightScanApp(App[None]):
             return False
         return True
 
+    @property
+    def read_only_hint(self) -> str:
+        """How to get out of read-only mode, if one can."""
+        return (
+            "a viewer token cannot change anything" if self.viewer_only else "ctrl+r allows changes"
+        )
+
     def action_toggle_read_only(self) -> None:
         if self.viewer_only:
             self.notify("this token is a viewer: the server refuses changes", severity="warning")
@@ -136,7 +143,7 @@ class NightScanApp(App[None]):
             state = screen.check_action(binding.action, ())
             label = binding.description
             if state is False and self.read_only and binding.action in mutating:
-                label += " (read-only: ctrl+r allows changes)"
+                label += f" (read-only: {self.read_only_hint})"
             elif state is not True:
                 label += f" ({hints.get(binding.action, 'not available now')})"
             here.append((self.get_key_display(binding), label))

@@ -168,7 +168,7 @@ class NightScanScreen(Screen):
 
     def refuse(self, what: str) -> None:
         self.notify(
-            f"read-only mode: {what} is disabled (ctrl+r allows changes)",
+            f"read-only mode: {what} is disabled ({self.app.read_only_hint})",  # type: ignore[attr-defined]
             title="Read-only",
             severity="warning",
         )

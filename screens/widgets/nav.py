@@ -52,8 +52,10 @@ class NavBar(Static):
         if getattr(app, "read_only", False):
             parts.append(Content.from_markup("  [b $warning reverse] READ-ONLY [/]"))
         live = getattr(app, "live_label", "")
-        if live and narrow:
-            parts.append(Content.from_markup("  [$success]●[/] live"))
+        used = sum(len(p) for p in parts)
+        if live and used + 4 + len(live) > self.size.width:
+            # Too long for this width: its first word ("live", "attached") says enough.
+            parts.append(Content.from_markup("  [$success]●[/] ") + Content(live.split()[0]))
         elif live:
             parts.append(Content.from_markup("  [$success]●[/] ") + Content(live))
         self.update(Content("").join(parts))
