@@ -1,11 +1,13 @@
 """A small JSON client for a NightScan server: bearer token, timeouts, and each error answer
-turned back into the core exception that the server raised (its ``detail`` is the message)."""
+turned back into the core exception that the server raised (its ``detail`` is the message,
+its ``error`` the class; the status code decides when the class is not one of ours)."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from core import errors
 from core.auth import AuthenticationError, PermissionDeniedError
 from core.errors import (
     ConflictError,
@@ -24,6 +26,13 @@ ERRORS_BY_STATUS: dict[int, type[NightScanError]] = {
     413: ValidationError,
     422: ValidationError,
     503: OverloadedError,
+}
+
+# Core's own exception classes by name (only these: a name from the wire reaches nothing else).
+ERRORS_BY_NAME: dict[str, type[NightScanError]] = {
+    cls.__name__: cls
+    for cls in [*vars(errors).values(), AuthenticationError, PermissionDeniedError]
+    if isinstance(cls, type) and issubclass(cls, NightScanError)
 }
 
 
@@ -80,8 +89,12 @@ def _present(params: dict[str, Any]) -> dict[str, Any]:
 
 def _error(response: Any) -> NightScanError:
     try:
-        detail = response.json().get("detail")
+        body = response.json()
     except ValueError:
-        detail = None
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    detail = body.get("detail")
     message = detail if isinstance(detail, str) else f"HTTP {response.status_code}"
-    return ERRORS_BY_STATUS.get(response.status_code, NightScanError)(message)
+    cls = ERRORS_BY_NAME.get(str(body.get("error")))
+    return (cls or ERRORS_BY_STATUS.get(response.status_code, NightScanError))(message)

@@ -50,8 +50,13 @@ class UnsupportedMediaType(ValidationError):
     http_status = 415
 
 
-def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+def _problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, error: str | None = None
+) -> JSONResponse:
+    """``detail`` for people; ``error`` names the core exception, so that a client of this API
+    (the attached console) raises the same one (several share a status code)."""
+    body = {"detail": detail} if error is None else {"detail": detail, "error": error}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def create_app(
@@ -108,7 +113,7 @@ def create_app(
             headers = {"WWW-Authenticate": "Bearer"}
         if isinstance(exc, OverloadedError):
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
-        return _problem(exc.http_status, str(exc), headers)
+        return _problem(exc.http_status, str(exc), headers, error=type(exc).__name__)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

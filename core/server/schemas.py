@@ -55,6 +55,7 @@ class FeedbackResponse(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+    error: str | None = None  # the core exception's class name, when a core rule refused
 
 
 class Health(BaseModel):
