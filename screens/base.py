@@ -211,7 +211,9 @@ class NightScanScreen(Screen):
         polled = worker.group in self._poll_specs
         if worker.state is WorkerState.ERROR:
             text = describe_error(worker.error)
-            if not polled or self._poll_errors.get(worker.group) != text:
+            # A poll reports an error once, not every tick, nor again for every other poll
+            # that meets the same one (a server that went away).
+            if not polled or text not in self._poll_errors.values():
                 self.notify(text, title="Error", severity="error", timeout=8)
             if polled:
                 self._poll_errors[worker.group] = text
