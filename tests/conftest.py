@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -74,3 +78,76 @@ def sqlite_ctx(tmp_path: Path):
     yield c
     c.close()
     context._context = None
+
+
+# A model package written per test: factories around small_cnn whose forward can be told to
+# fail or to sleep (a module-level switch), or that always fail in one way.
+MODELS_SOURCE = textwrap.dedent(
+    """
+    import time
+
+    import torch
+    from torch import nn
+
+    from inference.architectures import build_small_cnn
+
+    STATE = {"fail": False, "delay": 0.0}
+
+
+    class Flaky(nn.Module):
+        def __init__(self, num_classes, features=None):
+            super().__init__()
+            self.inner = build_small_cnn(num_classes, features)
+
+        def forward(self, x):
+            if STATE["delay"]:
+                time.sleep(STATE["delay"])
+            if STATE["fail"]:
+                raise RuntimeError("flaky model: forward failed")
+            return self.inner(x)
+
+
+    class Broken(Flaky):
+        def forward(self, x):
+            raise RuntimeError("broken model: forward always fails")
+
+
+    class NotProbabilities(Flaky):
+        def forward(self, x):
+            return torch.full((x.shape[0], 5), float("nan"))
+
+
+    class Slow(Flaky):
+        def forward(self, x):
+            time.sleep(0.3)
+            return self.inner(x)
+
+
+    def flaky(num_classes, features=None):
+        return Flaky(num_classes, features)
+
+
+    def broken(num_classes, features=None):
+        return Broken(num_classes, features)
+
+
+    def nan_output(num_classes, features=None):
+        return NotProbabilities(num_classes, features)
+
+
+    def slow(num_classes, features=None):
+        return Slow(num_classes, features)
+    """
+)
+
+
+@pytest.fixture
+def models_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    name = f"ns_test_models_{uuid.uuid4().hex[:10]}"
+    folder = tmp_path / "models_pkg"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(MODELS_SOURCE)
+    monkeypatch.syspath_prepend(str(folder))
+    module = importlib.import_module(name)
+    yield module
+    sys.modules.pop(name, None)

@@ -6,13 +6,8 @@ the stepper runs through ``tick()``, so no assertion depends on wall time."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import itertools
 import json
-import sys
-import textwrap
-import uuid
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -39,33 +34,6 @@ AUDIO = generate_call("owl", np.random.default_rng(0), seconds=1.0)
 FAST = {"analysis_interval_s": 10, "step_seconds": 15, "min_samples": 20, "min_feedback": 10}
 CALM = {**FAST, "latency_margin_ms": 1000.0}
 
-FLAKY_SOURCE = textwrap.dedent(
-    """
-    import time
-    from torch import nn
-    from inference.architectures import build_small_cnn
-
-    STATE = {"fail": False, "delay": 0.0}
-
-
-    class Flaky(nn.Module):
-        def __init__(self, num_classes, features=None):
-            super().__init__()
-            self.inner = build_small_cnn(num_classes, features)
-
-        def forward(self, x):
-            if STATE["delay"]:
-                time.sleep(STATE["delay"])
-            if STATE["fail"]:
-                raise RuntimeError("canary model: forward failed")
-            return self.inner(x)
-
-
-    def flaky(num_classes, features=None):
-        return Flaky(num_classes, features)
-    """
-)
-
 
 class Clock:
     def __init__(self) -> None:
@@ -76,15 +44,9 @@ class Clock:
 
 
 @pytest.fixture
-def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    name = f"ns_canary_models_{uuid.uuid4().hex[:10]}"
-    folder = tmp_path / "models_pkg"
-    folder.mkdir()
-    (folder / f"{name}.py").write_text(FLAKY_SOURCE)
-    monkeypatch.syspath_prepend(str(folder))
-    module = importlib.import_module(name)
-    yield module
-    sys.modules.pop(name, None)
+def flaky(models_module: ModuleType) -> ModuleType:
+    """The shared test model package (tests/conftest.py): ``flaky`` fails or sleeps on demand."""
+    return models_module
 
 
 @pytest.fixture

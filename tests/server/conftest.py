@@ -3,15 +3,9 @@ thread, over a real home (SQLite, or PostgreSQL through ``ctx``), with real regi
 
 from __future__ import annotations
 
-import importlib
 import io
-import sys
-import textwrap
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -30,33 +24,6 @@ LABELS = ["owl", "hawk", "sparrow", "robin", "background"]
 DEP = "wd_prod"
 MAX_AUDIO_SECONDS = 5.0
 SR = 22_050
-
-SLOW_MODELS_SOURCE = textwrap.dedent(
-    """
-    import time
-
-    from torch import nn
-
-    from inference.architectures import build_small_cnn
-
-    STATE = {"delay": 0.0}
-
-
-    class Slow(nn.Module):
-        def __init__(self, num_classes, features=None):
-            super().__init__()
-            self.inner = build_small_cnn(num_classes, features)
-
-        def forward(self, x):
-            if STATE["delay"]:
-                time.sleep(STATE["delay"])
-            return self.inner(x)
-
-
-    def slow(num_classes, features=None):
-        return Slow(num_classes, features)
-    """
-)
 
 
 def register(version: str, seed: int = 0, architecture: str = "small_cnn") -> ModelMetadata:
@@ -128,20 +95,6 @@ def served(sqlite_ctx, start_server) -> Running:
     manager = get_deployment_manager()
     deploy(manager, "v1.0.0")
     return start_server(manager)
-
-
-@pytest.fixture
-def slow_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """A model package whose forward sleeps for ``STATE["delay"]`` seconds."""
-    name = f"ns_slow_models_{uuid.uuid4().hex[:10]}"
-    folder = tmp_path / "slow_pkg"
-    folder.mkdir()
-    (folder / f"{name}.py").write_text(SLOW_MODELS_SOURCE)
-    monkeypatch.syspath_prepend(str(folder))
-    module = importlib.import_module(name)
-    yield module
-    module.STATE["delay"] = 0.0
-    sys.modules.pop(name, None)
 
 
 class Kit:

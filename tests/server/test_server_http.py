@@ -398,8 +398,8 @@ def test_every_bad_input_is_a_4xx_with_detail_and_the_server_stays_up(
     assert metrics["errors_in_window"] == 0
 
 
-def test_full_queue_answers_503_with_retry_after(sqlite_ctx, start_server, kit, slow_models):
-    kit.register("v1.0.0", architecture=f"{slow_models.__name__}:slow")
+def test_full_queue_answers_503_with_retry_after(sqlite_ctx, start_server, kit, models_module):
+    kit.register("v1.0.0", architecture=f"{models_module.__name__}:flaky")
     manager = get_deployment_manager()
     kit.deploy(
         manager,
@@ -408,7 +408,7 @@ def test_full_queue_answers_503_with_retry_after(sqlite_ctx, start_server, kit, 
         scaling={"min_replicas": 1, "max_replicas": 1},
     )
     running = start_server(manager)
-    slow_models.STATE["delay"] = 0.3
+    models_module.STATE["delay"] = 0.3
     audio = kit.call().tolist()
 
     async def burst() -> list[httpx.Response]:
@@ -424,7 +424,7 @@ def test_full_queue_answers_503_with_retry_after(sqlite_ctx, start_server, kit, 
         if r.status_code == 503:
             assert int(r.headers["retry-after"]) >= 1
             assert "at capacity" in r.json()["detail"]
-    slow_models.STATE["delay"] = 0.0
+    models_module.STATE["delay"] = 0.0
     assert running.client.post("/predict", json={"audio": audio}).status_code == 200
 
 
@@ -467,16 +467,16 @@ def test_the_serving_loop_follows_deploys_made_elsewhere(ctx, start_server, kit)
 
 
 def test_graceful_shutdown_finishes_requests_in_flight(
-    sqlite_ctx, start_server, kit, slow_models
+    sqlite_ctx, start_server, kit, models_module
 ) -> None:
     from core.server.app import create_app
     from core.server.runner import BackgroundServer
 
-    kit.register("v1.0.0", architecture=f"{slow_models.__name__}:slow")
+    kit.register("v1.0.0", architecture=f"{models_module.__name__}:flaky")
     manager = get_deployment_manager()
     kit.deploy(manager, "v1.0.0")
     server = BackgroundServer(port=0, app=create_app(manager, background=False)).start()
-    slow_models.STATE["delay"] = 0.5
+    models_module.STATE["delay"] = 0.5
     outcome: list[Any] = []
 
     def client() -> None:
