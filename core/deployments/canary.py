@@ -53,7 +53,8 @@ from data.deployment_tables import DeploymentRevisionRow, DeploymentRow
 from data.types import utcnow
 
 if TYPE_CHECKING:
-    from core.deployments.manager import DeploymentInfo, DeploymentManager
+    from core.deployments.info import DeploymentInfo
+    from core.deployments.manager import DeploymentManager
     from core.model_metadata import ModelMetadata
 
 log = logging.getLogger(__name__)

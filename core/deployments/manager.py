@@ -10,9 +10,7 @@ broken version is refused before anything serving changes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import col, select
 
@@ -21,6 +19,7 @@ from core.context import Context, get_context
 from core.deployments.canary import CanaryController
 from core.deployments.config import DeploymentConfig
 from core.deployments.ensemble import EnsembleLoader
+from core.deployments.info import DeploymentInfo, Revision, info_from_row
 from core.deployments.loader import ModelLoader
 from core.deployments.predictor import Predictor
 from core.deployments.serving import ServedDeployment, ServedModel, ServingPool
@@ -40,85 +39,7 @@ from core.registry import ModelRegistry, get_model_registry
 from data.deployment_tables import DeploymentRevisionRow, DeploymentRow
 from data.types import utcnow
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeploymentInfo:
-    deployment_id: str
-    model_id: str
-    version: str
-    environment: str
-    status: str
-    health: str
-    config: DeploymentConfig
-    generation: int
-    reason: str
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def model_ref(self) -> str:
-        return f"{self.model_id}:{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "deployment_id": self.deployment_id,
-            "model_id": self.model_id,
-            "version": self.version,
-            "model_version": self.model_ref,
-            "environment": self.environment,
-            "status": self.status,
-            "health": self.health,
-            "traffic_percentage": self.config.traffic_percentage,
-            "config": self.config.to_dict(),
-            "generation": self.generation,
-            "reason": self.reason,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DeploymentInfo:
-        """From ``to_dict`` or from ``get_status``, which extends it."""
-        plain = ("deployment_id", "model_id", "version", "environment", "status", "health")
-        return cls(
-            **{k: d[k] for k in (*plain, "generation", "reason")},
-            config=DeploymentConfig.from_dict(d["config"]),
-            created_at=datetime.fromisoformat(d["created_at"]),
-            updated_at=datetime.fromisoformat(d["updated_at"]),
-        )
-
-
-@dataclass(frozen=True)
-class Revision:
-    id: int
-    deployment_id: str
-    model_id: str
-    version: str
-    status: str
-    reason: str
-    actor: str
-    at: datetime
-
-
-def _info(row: DeploymentRow) -> DeploymentInfo:
-    return DeploymentInfo(
-        deployment_id=row.deployment_id,
-        model_id=row.model_id,
-        version=row.version,
-        environment=row.environment,
-        status=row.status,
-        health=row.health,
-        config=DeploymentConfig.from_dict(row.config),
-        generation=row.generation,
-        reason=row.reason,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 class DeploymentManager:
@@ -163,14 +84,14 @@ class DeploymentManager:
 
     def get_deployment(self, deployment_id: str) -> DeploymentInfo:
         with self.db.session() as session:
-            return _info(self._row(session, deployment_id))
+            return info_from_row(self._row(session, deployment_id))
 
     def list_deployments(self, include_stopped: bool = False) -> list[DeploymentInfo]:
         query = select(DeploymentRow).order_by(col(DeploymentRow.deployment_id))
         if not include_stopped:
             query = query.where(DeploymentRow.status == "running")
         with self.db.session() as session:
-            return [_info(r) for r in session.exec(query).all()]
+            return [info_from_row(r) for r in session.exec(query).all()]
 
     def revisions(self, deployment_id: str) -> list[Revision]:
         query = (
@@ -240,7 +161,7 @@ class DeploymentManager:
 
         with self.db.write() as session:
             row = session.get(DeploymentRow, config.deployment_id)
-            before = _info(row).to_dict() if row else None
+            before = info_from_row(row).to_dict() if row else None
             if row is None:
                 row = DeploymentRow(
                     deployment_id=config.deployment_id,
@@ -258,7 +179,7 @@ class DeploymentManager:
             row.updated_at = utcnow()
             session.add(row)
             session.add(self._revision(config, "active", "deployed", actor))
-            after = _info(row).to_dict()
+            after = info_from_row(row).to_dict()
             self.ctx.audit.record(
                 session, "deployment.deploy", "deployment", config.deployment_id,
                 before=before, after=after, actor=actor,
@@ -376,7 +297,7 @@ class DeploymentManager:
             row = self._row(session, deployment_id)
             if row.status != "running":
                 raise ConflictError(f"deployment {deployment_id!r} is already {row.status}")
-            before = _info(row).to_dict()
+            before = info_from_row(row).to_dict()
             self._close_active_revision(session, deployment_id, "stopped")
             row.status, row.reason = "stopped", reason or "undeployed"
             row.generation += 1
@@ -384,7 +305,7 @@ class DeploymentManager:
             session.add(row)
             self.ctx.audit.record(
                 session, "deployment.undeploy", "deployment", deployment_id,
-                before=before, after=_info(row).to_dict(), detail=reason, actor=actor,
+                before=before, after=info_from_row(row).to_dict(), detail=reason, actor=actor,
             )  # fmt: skip
             events.emit(
                 "deployment.undeployed",
@@ -413,7 +334,7 @@ class DeploymentManager:
             row = self._row(session, deployment_id)
             if row.status != "running":
                 raise ConflictError(f"deployment {deployment_id!r} is {row.status}, not running")
-            current = _info(row)
+            current = info_from_row(row)
         target = next(
             (
                 r
@@ -461,7 +382,7 @@ class DeploymentManager:
             session.add(self._revision(config, "active", f"rollback: {reason}", actor))
             self.ctx.audit.record(
                 session, "deployment.rollback", "deployment", deployment_id,
-                before=current.to_dict(), after=_info(row).to_dict(),
+                before=current.to_dict(), after=info_from_row(row).to_dict(),
                 detail=reason, actor=actor,
             )  # fmt: skip
             events.emit(

@@ -18,7 +18,8 @@ from data.deployment_tables import DeploymentRow
 from data.types import utcnow
 
 if TYPE_CHECKING:
-    from core.deployments.manager import DeploymentInfo, DeploymentManager
+    from core.deployments.info import DeploymentInfo
+    from core.deployments.manager import DeploymentManager
 
 log = logging.getLogger(__name__)
 EXPERIMENT_ALERT_EVERY_S = 15.0

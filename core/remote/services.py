@@ -7,7 +7,7 @@ from typing import Any
 
 from core.deployments.canary import ACTIVE
 from core.deployments.config import DeploymentConfig
-from core.deployments.manager import DeploymentInfo
+from core.deployments.info import DeploymentInfo
 from core.deployments.tracker import PerformanceMetrics, SecondSample
 from core.errors import NotFoundError
 from core.experiments.config import ExperimentConfig
