@@ -91,7 +91,7 @@ MODELS_SOURCE = textwrap.dedent(
 
     from inference.architectures import build_small_cnn
 
-    STATE = {"fail": False, "delay": 0.0}
+    STATE = {"fail": False, "delay": 0.0, "barrier": None}
 
 
     class Flaky(nn.Module):
@@ -104,6 +104,8 @@ MODELS_SOURCE = textwrap.dedent(
                 time.sleep(STATE["delay"])
             if STATE["fail"]:
                 raise RuntimeError("flaky model: forward failed")
+            if STATE["barrier"] is not None:  # meet the other model's forward (or fail)
+                STATE["barrier"].wait()
             return self.inner(x)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,15 +35,45 @@ def probe_windows(clip_samples: int) -> np.ndarray:
 
 
 def probe_runtime(served: ServedModel, timeout_s: float) -> ProbeResult:
-    started = time.perf_counter()
+    return probe_runtimes([(served, timeout_s)])[0]
+
+
+def probe_runtimes(targets: list[tuple[ServedModel, float]]) -> list[ProbeResult]:
+    """Probe several runtimes at once: every probe is queued before any is awaited, so a hung
+    model delays no other probe, and the call lasts at most the longest timeout."""
+    started = []
+    for served, _timeout in targets:
+        t0 = time.perf_counter()
+        try:
+            future: Future | BaseException = served.runtime.submit(
+                probe_windows(served.clip_samples)
+            )
+            future.add_done_callback(_stamp)
+        except Exception as exc:  # the queue is full, the runtime is closed
+            future = exc
+        started.append((t0, future))
+    return [
+        _verdict(served, timeout_s, t0, future)
+        for (served, timeout_s), (t0, future) in zip(targets, started, strict=True)
+    ]
+
+
+def _stamp(future: Future) -> None:
+    future.done_at = time.perf_counter()  # type: ignore[attr-defined]
+
+
+def _verdict(
+    served: ServedModel, timeout_s: float, t0: float, future: Future | BaseException
+) -> ProbeResult:
+    if isinstance(future, BaseException):
+        return ProbeResult(False, 0.0, f"{type(future).__name__}: {future}")
     try:
-        future = served.runtime.submit(probe_windows(served.clip_samples))
-        probs = future.result(timeout=timeout_s)
+        probs = future.result(timeout=max(0.0, t0 + timeout_s - time.perf_counter()))
     except TimeoutError:
-        return ProbeResult(False, time.perf_counter() - started, f"no answer within {timeout_s}s")
-    except Exception as exc:  # the model raised, the queue is full, the runtime is closed
-        return ProbeResult(False, time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
-    latency = time.perf_counter() - started
+        return ProbeResult(False, time.perf_counter() - t0, f"no answer within {timeout_s}s")
+    except Exception as exc:  # the model raised, the runtime closed under the request
+        return ProbeResult(False, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
+    latency = getattr(future, "done_at", time.perf_counter()) - t0
     probs = np.asarray(probs)
     if probs.shape != (1, len(served.labels)):
         return ProbeResult(

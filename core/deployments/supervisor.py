@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from core import events
-from core.deployments.probe import probe_runtime
+from core.deployments.probe import probe_runtime, probe_runtimes
 from core.deployments.serving import ServedDeployment, ServedModel
 from core.errors import NightScanError
 from core.monitoring.actions import ErrorRateRollback
@@ -113,16 +113,19 @@ class Supervisor:
         """One pass of the serving loop: reconcile, probe what is due, autoscale, snapshot."""
         self.manager.reconcile()
         now = time.monotonic()
+        due = []
         for deployment_id in list(self.manager.pool.deployments):
             local = self.manager.pool.model_for(deployment_id)
             if local is None:
                 continue
             dep, served = local
             if now - dep.last_probe >= float(dep.config.health_check["interval"]):
-                info = self.manager.get_deployment(deployment_id)
-                result = probe_runtime(served, float(info.config.health_check["timeout"]))
-                self._note_probe(dep, info, result.ok, result.detail)
+                due.append((dep, served, self.manager.get_deployment(deployment_id)))
             self._autoscale(dep, served)
+        # All due probes run at once: a hung model costs the tick one timeout, not one each.
+        targets = [(served, float(info.config.health_check["timeout"])) for _d, served, info in due]
+        for (dep, _served, info), result in zip(due, probe_runtimes(targets), strict=True):
+            self._note_probe(dep, info, result.ok, result.detail)
         self.error_rollback.evaluate(self.manager)
         try:  # canary judge and stepper (canary.py): its failure must not stop the loop
             self.manager.canaries.tick()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -551,6 +552,23 @@ def test_serving_loop_marks_unhealthy_and_recovers_without_rollback(
     models_module.STATE["fail"] = False
     tick_until(lambda: mgr.get_deployment(DEP).health == "healthy")
     assert infer(mgr)["model_version"] == f"{MODEL}:v1.0.0"
+
+
+def test_due_probes_run_at_once_so_a_hung_model_delays_no_other(ctx, mgr, models_module) -> None:
+    """Each model's forward waits for the other's (a barrier). Probed one after the other, the
+    first probe would wait alone and time out; probed at once, both meet and pass."""
+    arch = f"{models_module.__name__}:flaky"
+    register("v1.0.0", architecture=arch)
+    register("v2.0.0", architecture=arch)
+    health_check = {"interval": 0.05, "timeout": 10, "failure_threshold": 1}
+    for version, dep in (("v1.0.0", "a"), ("v2.0.0", "b")):
+        mgr.deploy_model(config(version, dep, health_check=health_check, rollback_on_error=False))
+    models_module.STATE["barrier"] = threading.Barrier(2, timeout=60)
+    time.sleep(0.06)  # both probes are due
+    mgr.tick()
+    assert [mgr.get_deployment(d).health for d in ("a", "b")] == ["healthy", "healthy"]
+    assert models_module.STATE["barrier"].n_waiting == 0
+    models_module.STATE["barrier"] = None
 
 
 # ---- batching limits --------------------------------------------------------------------------
