@@ -453,12 +453,16 @@ class DeploymentManager:
         self.supervisor.stop()
 
     def close(self) -> None:
-        """Graceful: stop the loop, finish queued requests, flush the last snapshot."""
+        """Graceful: stop the loop, finish queued requests, then write what they were counted
+        as (the last snapshot, and the canary tallies the judge has not seen yet)."""
         self.stop_background()
-        self.snapshots.maybe_persist(
-            self.performance_tracker, list(self.pool.deployments), force=True
-        )
+        served = list(self.pool.deployments)
         self.pool.close()
+        self.snapshots.maybe_persist(self.performance_tracker, served, force=True)
+        try:
+            self.canaries.observations.flush()
+        except Exception:  # the database may be gone at exit; nothing else is at stake
+            log.exception("could not flush the last canary observations")
 
 
 def get_deployment_manager() -> DeploymentManager:

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from core import ConflictError, ModelMetadata, ModelStatus, ValidationError, context
 from core import get_model_registry as registry
 from core.deployments import DeploymentConfig, DeploymentManager, get_deployment_manager
 from core.events import recent_events
+from data.canary_tables import CanarySampleRow
 from inference.architectures import build_model
 from inference.synthetic import generate_call
 from nightscan_tui.cli import app
@@ -318,6 +320,22 @@ def test_restart_restores_the_split(sqlite_ctx, mgr, clock) -> None:
         for user, version in ((canary_user, V2), (stable_user, V1)):
             result = asyncio.run(restarted.run_inference(AUDIO, user_id=user))
             assert result["model_version"] == version
+    finally:
+        fresh.close()
+
+
+def test_counts_since_the_last_tick_survive_a_shutdown(sqlite_ctx, mgr, clock) -> None:
+    start(mgr, CALM, weight=25.0)
+    send(mgr, canary=3, stable=5)  # counted in memory; no tick flushed them
+    home, url = sqlite_ctx.settings.home, sqlite_ctx.settings.database_url
+    fresh = context.configure(home, url)  # closes the old manager (a shutdown)
+    try:
+        with fresh.db.session() as session:
+            rows = session.exec(select(CanarySampleRow)).all()
+        counted = {
+            arm: sum(r.requests for r in rows if r.arm == arm) for arm in ("canary", "stable")
+        }
+        assert counted == {"canary": 3, "stable": 5}
     finally:
         fresh.close()
 
