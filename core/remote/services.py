@@ -16,6 +16,7 @@ from core.model_metadata import ModelMetadata
 from core.registry import StatusChange
 from core.remote.client import ApiClient, part
 
+PAGE = 1000
 DEPLOY_TIMEOUT_S = 300.0  # verify, load, warm up and probe happen before the answer
 
 
@@ -27,7 +28,12 @@ class RemoteRegistry:
         return f"/models/{part(model_id)}/{part(version)}"
 
     def list_models(self) -> list[ModelMetadata]:
-        return [ModelMetadata.from_dict(d) for d in self.client.get("/models", limit=10_000)]
+        found: list[dict[str, Any]] = []
+        while True:  # every version, a page at a time (the server caps a page)
+            page = self.client.get("/models", limit=PAGE, offset=len(found))
+            found += page
+            if len(page) < PAGE:
+                return [ModelMetadata.from_dict(d) for d in found]
 
     def get_model(self, model_id: str, version: str) -> ModelMetadata:
         return ModelMetadata.from_dict(self.client.get(self._path(model_id, version)))

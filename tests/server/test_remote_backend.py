@@ -124,6 +124,13 @@ def test_connecting_names_the_token(remote, served) -> None:
 # ---- registry --------------------------------------------------------------------------------
 
 
+def test_list_models_reads_every_page(remote, local, monkeypatch) -> None:
+    import core.remote.services
+
+    monkeypatch.setattr(core.remote.services, "PAGE", 1)  # two versions: three requests
+    assert remote.registry.list_models() == local.registry.list_models()
+
+
 def test_registry_reads_equal_local(remote, local, kit) -> None:
     models = remote.registry.list_models()
     assert models == local.registry.list_models()
