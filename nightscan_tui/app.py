@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 import screens
 from core.backend import LocalBackend, RemoteBackend
+from nightscan_tui.idle_gc import IdleCollector
 from screens.base import NightScanScreen, describe_error
 from screens.commands import ScreenActionsProvider
 from screens.deployments import DeploymentsScreen
@@ -40,6 +41,9 @@ class Services(Protocol):
     def start(self) -> Any: ...
 
     def stop(self) -> None: ...
+
+
+IDLE_GC_CHECK_S = 1.0
 
 
 class NightScanApp(App[None]):
@@ -85,6 +89,7 @@ class NightScanApp(App[None]):
         self.viewer_only = self.backend.role == "viewer"
         self.set_reactive(NightScanApp.read_only, read_only or self.viewer_only)
         self.services = services
+        self.collector = IdleCollector()
         self.cursor_blink = cursor_blink
         self.live_label = ""
         if isinstance(self.backend, RemoteBackend):
@@ -100,6 +105,17 @@ class NightScanApp(App[None]):
         if self.services is not None:
             self.live_label = "starting demo services…"
             self.start_services()
+        self.collector.start()
+        self.set_timer(1.0, self.collector.freeze)
+        self.set_interval(IDLE_GC_CHECK_S, self.collector.tick)
+
+    def on_unmount(self) -> None:
+        self.collector.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self.collector.touched()
+        await super().on_event(event)
 
     # ---- actions -------------------------------------------------------------------------------
 
@@ -188,6 +204,7 @@ class NightScanApp(App[None]):
         if worker.group != "services":
             return
         if worker.state is WorkerState.SUCCESS:
+            self.collector.freeze()  # the server's models and torch are loaded now
             self.live_label = f"live · {worker.result}"
             self.notify(
                 f"inference server on {worker.result}; traffic simulator and experiment "

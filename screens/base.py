@@ -19,11 +19,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.tones import Tones
 from screens.widgets.filter_input import FilterInput
+from screens.widgets.footer import LeanFooter
 from screens.widgets.nav import NavBar
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class NightScanScreen(Screen):
         yield NavBar(self.MODE)
         yield FilterInput(placeholder=self.FILTER_HINT, id="filter")
         yield from self.compose_body()
-        yield Footer()
+        yield LeanFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

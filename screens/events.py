@@ -170,6 +170,12 @@ class EventsScreen(ListDetailScreen):
         table.border_subtitle = " · ".join(parts)
         if self.follow and table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)
+            # Textual moves the scrollbar's thumb only if the bar was shown when the list
+            # scrolled; on the first load it appears later, so place the thumb after layout.
+            table.call_after_refresh(self._sync_scrollbar)
+
+    def _sync_scrollbar(self) -> None:
+        self.table.vertical_scrollbar.position = self.table.scroll_y
 
     def _cells(self, e: Entry) -> list[Any]:
         tones = self.tones

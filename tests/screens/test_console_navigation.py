@@ -136,3 +136,25 @@ async def test_theme_change_recolours_with_the_theme(console_home: Path) -> None
         assert screen.tones.good.number == 2  # ANSI green, not a fixed RGB
         status = screen.table.get_cell("wildlife_detector:v1.1.0", "status")
         assert str(status) == "DEPLOYED" and status.style.color.number == 2
+
+
+async def test_footer_rebuilds_leave_no_detached_keys_behind(console_home: Path) -> None:
+    """Textual's footer keeps a watcher per key it ever built (textual#6666); the console's
+    footer drops those of detached keys, so moving around does not grow memory."""
+    from textual.widgets._footer import FooterKey
+
+    from screens.widgets.footer import LeanFooter
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for _ in range(3):
+            for key in ("down", "down", "up", "2", "3", "4", "1"):
+                await pilot.press(key)
+                await pilot.pause()
+        await settle(pilot)
+        footer = app.screen.query_one(LeanFooter)
+        watchers = getattr(footer, "__watchers")["compact"]
+        keys = list(footer.query(FooterKey))
+        assert keys and all(node.is_attached for node, _cb in watchers)
+        assert len(watchers) <= len(keys)
