@@ -44,11 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import RESULTS, ROOT, cpu_model
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs
 GOAL_MS = 100.0
 SIZE = (120, 40)
@@ -61,16 +60,6 @@ COLUMNS = ("run", "phase", "load threads", "presses", "median ms", "p95 ms", "p9
            "full GCs: n, max ms", "worst")  # fmt: skip
 KIND_COLUMNS = ("run", "phase", "kind", "presses", "median ms", "p95 ms", "max ms", "> 100 ms",
                 "median loop-thread CPU ms")  # fmt: skip
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # ---- the home: the demo's trained models and deployments ---------------------------------------

@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import torch
+from machine import RESULTS, ROOT, cpu_model
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -40,8 +40,6 @@ from inference.runtime import (
     configure_torch_threads,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 console = Console(width=None if sys.stdout.isatty() else 120)  # wide tables in logs
 
 # max_batch_size/max_batch_delay_ms/replicas[/torch threads, default: all cores]
@@ -59,16 +57,6 @@ class RuntimeRow:
     p95_ms: float
     mean_batch: float
     rejected: int
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def on_fresh_thread(fn: Callable[[], tuple[float, float]]) -> tuple[float, float]:

@@ -29,8 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+from machine import RESULTS, ROOT, cpu_model
+
 MODEL, VERSION, DEP = "bench_detector", "v1.0.0", "bench_prod"
 LABELS = ["owl", "hawk", "sparrow", "robin", "background"]
 
@@ -317,8 +317,7 @@ def main() -> None:
         console.print(v)
     if args.no_append:
         return
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())  # fmt: skip
+    cpu = cpu_model()
     command = "python benchmarks/serving_bench.py " + " ".join(sys.argv[1:])
     header = ("| run | concurrency | requests | req/s | p50 ms | p95 ms | ceiling req/s "
               "| batch fwd ms | of ceiling |\n|" + "---:|" * 9)  # fmt: skip
