@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pilot_helpers import row_keys, settle
 from textual.widgets import DataTable, Input
 
 from core import context
@@ -91,16 +92,6 @@ def served(console_template: Path, tmp_path: Path) -> Iterator[Served]:
         proc.terminate()
         proc.wait(30)
         log.close()
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def row_keys(table: DataTable) -> list[str]:
-    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
 
 
 async def confirm(pilot, reason: str | None = None) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from pilot_helpers import settle
 from textual.widgets import Checkbox, Input, Select, Static
 
 from core.deployments import get_deployment_manager
@@ -22,12 +23,6 @@ from screens.widgets.live_panel import LivePanel
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
 DEPLOYMENT = "wildlife_prod"
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def open_deployments(pilot) -> None:

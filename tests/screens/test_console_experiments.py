@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pilot_helpers import settle
 from textual.widgets import Button, Input, Select, Static
 
 from core.experiments import get_ab_test_manager
@@ -15,12 +16,6 @@ from screens.widgets.detail_pane import DetailPane
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def open_experiments(pilot) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pilot_helpers import settle
 from textual.widgets import DataTable, Input
 
 from nightscan_tui.app import make_app
@@ -18,12 +19,6 @@ from screens.registry import RegistryScreen
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def test_every_screen_shows_its_data(console_home: Path) -> None:

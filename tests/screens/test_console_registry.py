@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pilot_helpers import row_keys, settle
 from textual.widgets import DataTable, Input, OptionList
 
 from core import get_model_registry
@@ -15,16 +16,6 @@ from screens.widgets.detail_pane import DetailPane
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
 MODEL = "wildlife_detector"
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def row_keys(table: DataTable) -> list[str]:
-    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
 
 
 def detail_text(app) -> str:

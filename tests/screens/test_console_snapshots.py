@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from pilot_helpers import settle
 from textual.pilot import Pilot
 
 from nightscan_tui.app import make_app
@@ -13,12 +14,6 @@ from nightscan_tui.app import make_app
 SIZE = (120, 40)
 
 pytestmark = pytest.mark.usefixtures("frozen_screens")
-
-
-async def settle(pilot: Pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def steps(*keys: str, select: str | None = None) -> Callable[[Pilot], Awaitable[None]]:
