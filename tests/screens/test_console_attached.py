@@ -206,3 +206,18 @@ async def test_errors_from_the_server_are_notifications(served: Served) -> None:
         errors = [n.message for n in app._notifications if n.severity == "error"]
         assert errors and errors[-1] == "model owl_detector:v0.1.0 is not registered"
         assert app.is_running
+
+
+def test_an_attached_console_loads_neither_torch_nor_the_server() -> None:
+    """A workstation that attaches needs no model runtime: the console, every screen and the
+    remote services import without torch, FastAPI or uvicorn."""
+    code = (
+        "import sys, json\n"
+        "import nightscan_tui.app, core.backend, core.remote.services\n"
+        "import screens.deployments, screens.experiments, screens.events, screens.registry\n"
+        "import screens.modals.deploy_form, screens.modals.experiment_form\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "textual" in loaded and not loaded & {"torch", "fastapi", "uvicorn"}
