@@ -58,7 +58,6 @@ class DeploymentsScreen(ListDetailScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.deployable: list[str] = []
         self.canaries: dict[str, dict[str, Any]] = {}  # deployment id -> running canary
 
     def compose_detail(self) -> Widget:
@@ -81,13 +80,8 @@ class DeploymentsScreen(ListDetailScreen):
              if i.status == "running" else None)
             for i in infos
         ]  # fmt: skip
-        deployable = [
-            m.ref
-            for m in self.backend.registry.list_models()
-            if m.status is ModelStatus.DEPLOYED or ModelStatus.DEPLOYED in TRANSITIONS[m.status]
-        ]
         canaries = {c["deployment_id"]: c for c in manager.canaries.list_canaries()}
-        self.post_if_current(DeploymentsLoaded((rows, deployable, canaries)))
+        self.post_if_current(DeploymentsLoaded((rows, canaries)))
 
     def _load_live_selected(self) -> None:
         self.load_live(self.selected)
@@ -146,7 +140,7 @@ class DeploymentsScreen(ListDetailScreen):
 
     @on(DeploymentsLoaded)
     def _loaded(self, message: DeploymentsLoaded) -> None:
-        self.rows, self.deployable, self.canaries = message.payload
+        self.rows, self.canaries = message.payload
         signature = tuple(
             (
                 i.deployment_id,
@@ -261,18 +255,31 @@ class DeploymentsScreen(ListDetailScreen):
         return True
 
     def action_deploy(self) -> None:
-        if not self.writable("deploying"):
+        if self.writable("deploying"):
+            self.open_deploy_form(self._selected_info())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deploy-form")
+    def open_deploy_form(self, info: Any) -> None:
+        # The registry is read when the form opens, not on every poll: it may be large.
+        deployable = [
+            m.ref
+            for m in self.backend.registry.list_models()
+            if m.status is ModelStatus.DEPLOYED or ModelStatus.DEPLOYED in TRANSITIONS[m.status]
+        ]
+        self.app.call_from_thread(self._show_deploy_form, deployable, info)
+
+    def _show_deploy_form(self, deployable: list[str], info: Any) -> None:
+        if not self.is_current or not self.writable("deploying"):
             return
-        if not self.deployable:
+        if not deployable:
             self.notify(
                 "no deployable version (VALIDATION, TESTING or RETIRED)", severity="warning"
             )
             return
-        info = self._selected_info()
         running = info is not None and info.status == "running"
         self.app.push_screen(
             DeployForm(
-                self.deployable,
+                deployable,
                 deployment_id=info.deployment_id if running else "",
                 serving=info.model_ref if running else None,
             ),

@@ -50,7 +50,6 @@ class ExperimentsScreen(ListDetailScreen):
     def __init__(self) -> None:
         super().__init__()
         self.detail: dict[str, Any] | None = None
-        self.models: list[tuple[str, str]] = []  # (ref, status) usable in a new experiment
 
     def action_reload(self) -> None:
         self._signature = ()
@@ -70,12 +69,7 @@ class ExperimentsScreen(ListDetailScreen):
                 primary = info.config.primary
                 units = {v: r.get(primary, 0) for v, r in status["results"].items()}
             rows.append((info, units))
-        models = [
-            (m.ref, m.status.value)
-            for m in self.backend.registry.list_models()
-            if m.status.value not in UNUSABLE
-        ]
-        self.post_if_current(ExperimentsLoaded((rows, models)))
+        self.post_if_current(ExperimentsLoaded(rows))
 
     def _load_selected(self) -> None:
         if self.selected:
@@ -116,7 +110,7 @@ class ExperimentsScreen(ListDetailScreen):
 
     @on(ExperimentsLoaded)
     def _loaded(self, message: ExperimentsLoaded) -> None:
-        rows, self.models = message.payload
+        rows = message.payload
         signature = tuple(
             (i.experiment_id, i.status.value, i.allocation_version, tuple(u.items()))
             for i, u in rows
@@ -234,12 +228,26 @@ class ExperimentsScreen(ListDetailScreen):
         return True
 
     def action_new(self) -> None:
-        if not self.writable("creating experiments"):
+        if self.writable("creating experiments"):
+            self.open_experiment_form()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="experiment-form")
+    def open_experiment_form(self) -> None:
+        # The registry is read when the form opens, not on every poll: it may be large.
+        models = [
+            (m.ref, m.status.value)
+            for m in self.backend.registry.list_models()
+            if m.status.value not in UNUSABLE
+        ]
+        self.app.call_from_thread(self._show_experiment_form, models)
+
+    def _show_experiment_form(self, models: list[tuple[str, str]]) -> None:
+        if not self.is_current or not self.writable("creating experiments"):
             return
-        if not self.models:
+        if not models:
             self.notify("register a model version first", severity="warning")
             return
-        self.app.push_screen(ExperimentForm(self.models), self._created)
+        self.app.push_screen(ExperimentForm(models), self._created)
 
     def _created(self, experiment_id: str | None) -> None:
         if experiment_id:

@@ -48,11 +48,11 @@ class ExperimentDetailLoaded(Loaded):
 
 
 class DeploymentsLoaded(Loaded):
-    """list[(DeploymentInfo, PerformanceMetrics | None)]."""
+    """(list[(DeploymentInfo, PerformanceMetrics | None)], {deployment id: running canary})."""
 
 
 class LiveSample(Loaded):
-    """{"deployment_id", "metrics", "history", "status"} for the live panel."""
+    """{"info", "metrics", "history", "canary"} for the live panel."""
 
 
 # ---- events --------------------------------------------------------------------------------
