@@ -204,9 +204,11 @@ class ModelRegistry:
                 f"(expected sha256 {meta.checksum})"
             ) from None
         except ArtifactIntegrityError as exc:
+            # The path relative to the home: enough to find the file, nothing about the host.
+            where = os.path.relpath(exc.path, self.ctx.settings.home)
             detail = (
                 f"checksum mismatch for {meta.ref}: expected sha256 {exc.expected}, "
-                f"actual {exc.actual}; refusing to load {exc.path}"
+                f"actual {exc.actual}; refusing to load {where} (in the home)"
             )
             self.audit.record_now("model.integrity_failure", "model", meta.ref, detail=detail)
             raise IntegrityError(detail) from None

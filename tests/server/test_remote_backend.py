@@ -344,10 +344,15 @@ def test_wrong_or_revoked_token_fails_at_construction(served) -> None:
         RemoteBackend(served.url, secret)
 
 
-def test_corrupted_weights_come_back_as_integrity_error(remote, kit, tampered_v2) -> None:
-    """The server names the core exception, so a shared status (500, 422) keeps its class."""
-    with pytest.raises(IntegrityError, match=f"checksum mismatch for {kit.MODEL}:{V2}"):
+def test_corrupted_weights_come_back_as_integrity_error(
+    remote, kit, tampered_v2, sqlite_ctx
+) -> None:
+    """The server names the core exception, so a shared status (500, 422) keeps its class;
+    the message locates the file inside the home without naming the server's folders."""
+    with pytest.raises(IntegrityError, match=f"checksum mismatch for {kit.MODEL}:{V2}") as err:
         remote.registry.verify_weights(kit.MODEL, V2)
+    assert "artifacts/sha256/" in str(err.value)
+    assert str(sqlite_ctx.settings.home) not in str(err.value)
     config = DeploymentConfig(model_id=kit.MODEL, version=V2, deployment_id="wd_other")
     with pytest.raises(DeploymentFailedError, match="checksum mismatch"):
         remote.deployments.deploy_model(config)
