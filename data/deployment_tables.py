@@ -59,3 +59,24 @@ class PerformanceSnapshotRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     samples: list[Any] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class PredictionRow(SQLModel, table=True):
+    """What a served request predicted, so ground truth that arrives later (at any server
+    process, after a restart) can be joined to it; ``correct`` is set once, by the first
+    feedback, which makes feedback idempotent across processes. Pruned after a retention."""
+
+    __tablename__ = "prediction"
+
+    request_id: str = Field(primary_key=True, max_length=200)
+    deployment_id: str = Field(max_length=200)
+    model_ref: str = Field(max_length=300)
+    labels: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    predicted_class: str = Field(max_length=200)
+    experiment_id: str | None = Field(default=None, max_length=200)
+    variant: str | None = Field(default=None, max_length=100)
+    canary_id: int | None = None
+    canary_arm: str | None = Field(default=None, max_length=20)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    correct: bool | None = None
+    feedback_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

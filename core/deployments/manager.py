@@ -458,6 +458,7 @@ class DeploymentManager:
         self.stop_background()
         served = list(self.pool.deployments)
         self.pool.close()
+        self.predictor.predictions.close()
         self.snapshots.maybe_persist(self.performance_tracker, served, force=True)
         try:
             self.canaries.observations.flush()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.deployments.config import DeploymentConfig
+from core.deployments.prediction_log import RETENTION_DAYS, Prediction, PredictionLog
 from core.deployments.serving import ServedModel
 from core.errors import (
     InferenceFailedError,
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from core.deployments.manager import DeploymentManager
 
 log = logging.getLogger(__name__)
-RECENT_REQUESTS = 100_000  # how many predictions feedback can still be joined to
 SAMPLE_RATE = 22_050
 
 
@@ -37,8 +35,7 @@ class Predictor:
         self.pool = manager.pool
         self.loader = manager.loader
         self.tracker = manager.performance_tracker
-        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._recent_lock = threading.Lock()
+        self.predictions = PredictionLog(manager.db)
         self._experiment_metrics: dict[str, set[str]] = {}
 
     def _windows(self, audio_data: Any, sample_rate: int, clip_samples: int, max_s: float):
@@ -174,15 +171,17 @@ class Predictor:
                 label: float(p) for label, p in zip(served.labels, mean, strict=True)
             },
         }
-        self._remember(
-            request_id,
-            deployment_id=dep_id,
-            model_ref=served.model_ref,
-            labels=served.labels,
-            predicted_class=predictions["predicted_class"],
-            experiment_id=experiment_id,
-            variant=variant,
-            canary_arm=arm,
+        self.predictions.remember(
+            Prediction(
+                request_id,
+                dep_id,
+                served.model_ref,
+                tuple(served.labels),
+                predictions["predicted_class"],
+                experiment_id,
+                variant,
+                arm,
+            )
         )
         if experiment_id:
             await asyncio.to_thread(
@@ -210,14 +209,6 @@ class Predictor:
         self.manager.canaries.observe(arm, latency_s, ok)
         self.manager.metrics.observe_request(dep_id, model_ref, variant, status, latency_s)
 
-    def _remember(self, request_id: str, **entry: Any) -> None:
-        entry["feedback"] = None
-        with self._recent_lock:
-            self._recent[request_id] = entry
-            self._recent.move_to_end(request_id)
-            while len(self._recent) > RECENT_REQUESTS:
-                self._recent.popitem(last=False)
-
     def _record_for_experiment(self, experiment_id, request_id, variant, metrics) -> None:
         from core.experiments import get_ab_test_manager
 
@@ -237,45 +228,41 @@ class Predictor:
     def record_feedback(
         self, request_id: str, true_label: str, experiment_id: str | None = None
     ) -> dict[str, Any]:
-        """Ground truth for an earlier prediction: joined to its version (and variant) and
-        recorded as accuracy. Idempotent: a repeat counts once."""
-        with self._recent_lock:
-            entry = self._recent.get(request_id)
-        if entry is None:
+        """Ground truth for an earlier prediction, from this server process or another, before
+        or after a restart: joined to its version (and variant) and recorded as accuracy.
+        Idempotent everywhere: only the first feedback for a request counts."""
+        found = self.predictions.find(request_id)
+        if found is None:
             raise NotFoundError(
-                f"request {request_id!r} is unknown here (feedback is joined to the last "
-                f"{RECENT_REQUESTS:,} predictions of this server)"
+                f"request {request_id!r} is unknown: no prediction was recorded for it in the "
+                f"last {RETENTION_DAYS} days"
             )
-        if experiment_id and entry["experiment_id"] and experiment_id != entry["experiment_id"]:
+        if experiment_id and found.experiment_id and experiment_id != found.experiment_id:
             raise ValidationError(
-                f"request {request_id!r} belongs to experiment {entry['experiment_id']!r}"
+                f"request {request_id!r} belongs to experiment {found.experiment_id!r}"
             )
-        if true_label not in entry["labels"]:
+        if true_label not in found.labels:
             raise ValidationError(
-                f"unknown label {true_label!r}; expected one of: {', '.join(entry['labels'])}"
+                f"unknown label {true_label!r}; expected one of: {', '.join(found.labels)}"
             )
-        correct = entry["predicted_class"] == true_label
-        first = False
-        with self._recent_lock:
-            if entry["feedback"] is None:
-                entry["feedback"], first = correct, True
+        first, correct = self.predictions.claim(request_id, found.predicted_class == true_label)
         if first:
-            self.tracker.record_feedback(entry["deployment_id"], entry["model_ref"], correct)
-            self.manager.canaries.observe_feedback(entry.get("canary_arm"), correct)
-            if entry["experiment_id"]:
+            self.tracker.record_feedback(found.deployment_id, found.model_ref, bool(correct))
+            self.manager.canaries.observe_feedback(found.canary_arm, bool(correct))
+            if found.experiment_id:
                 self._record_for_experiment(
-                    entry["experiment_id"],
+                    found.experiment_id,
                     request_id,
-                    entry["variant"],
+                    found.variant,
                     {"accuracy": 1.0 if correct else 0.0},
                 )
         return {
             "request_id": request_id,
-            "model_version": entry["model_ref"],
-            "variant": entry["variant"],
-            "experiment_id": entry["experiment_id"],
-            "predicted_class": entry["predicted_class"],
+            "model_version": found.model_ref,
+            "variant": found.variant,
+            "experiment_id": found.experiment_id,
+            "predicted_class": found.predicted_class,
             "true_label": true_label,
-            "correct": entry["feedback"],
+            "correct": correct,
             "duplicate": not first,
         }

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -213,6 +216,54 @@ def test_feedback_is_joined_to_the_request(served, kit) -> None:
     assert unknown.status_code == 404 and "unknown" in unknown.json()["detail"]
     label = client.post("/feedback", json={"request_id": body["request_id"], "true_label": "cat"})
     assert label.status_code == 422 and "unknown label 'cat'" in label.json()["detail"]
+
+
+def test_feedback_reaches_any_server_process_and_counts_once(served, kit, sqlite_ctx) -> None:
+    """A prediction served here is joined by a second ``nightscan serve`` (another process
+    that never saw it, as after a restart), and the first feedback wins everywhere."""
+    body = served.client.post("/predict", json={"audio": kit.call().tolist()}).json()
+    predicted = body["predictions"]["predicted_class"]
+    served.manager.predictor.predictions.flush()  # what the background flush does every 0.5 s
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cli = [sys.executable, "-c", "from nightscan_tui.cli import main; main()"]
+    home = str(sqlite_ctx.settings.home)
+    proc = subprocess.Popen([*cli, "serve", "--home", home, "--port", str(port)])
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as other:
+            for _ in range(300):
+                try:
+                    if other.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            feedback = {"request_id": body["request_id"], "true_label": predicted}
+            first = other.post("/feedback", json=feedback)
+            assert first.status_code == 200, first.text
+            assert first.json()["correct"] is True and first.json()["duplicate"] is False
+            assert first.json()["model_version"] == V1
+            wrong = next(label for label in kit.LABELS if label != predicted)
+            again = served.client.post(
+                "/feedback", json={"request_id": body["request_id"], "true_label": wrong}
+            )
+            assert again.status_code == 200
+            assert again.json()["duplicate"] is True and again.json()["correct"] is True
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_old_predictions_are_pruned(served, kit) -> None:
+    from datetime import timedelta
+
+    from data.types import utcnow
+
+    log = served.manager.predictor.predictions
+    served.client.post("/predict", json={"audio": kit.call().tolist()})
+    log.flush()  # unless the background flush was first
+    assert log.prune() == 0  # within the retention
+    assert log.prune(now=utcnow() + timedelta(days=31)) == 1
 
 
 def test_experiment_routed_predictions_and_feedback(served, kit) -> None:

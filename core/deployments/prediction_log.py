@@ -1,0 +1,172 @@
+"""Predictions that ground truth can be joined to later.
+
+Feedback often arrives long after the prediction (a reviewer labels a night's recordings in the
+morning), at whichever server process the client reaches. Each prediction is kept in memory for
+the fast path and written to the ``prediction`` table in batches every ``FLUSH_EVERY_S``, off the
+request path; feedback finds it in memory or in the table, and the first feedback to set its
+``correct`` column (one conditional UPDATE) is the one that counts, in whatever process.
+A crash loses at most the last flush interval of predictions for joining; their answers and
+experiment results are unaffected. Rows older than ``RETENTION_DAYS`` are pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from data.database import Database
+from data.deployment_tables import PredictionRow
+from data.types import utcnow
+
+log = logging.getLogger(__name__)
+IN_MEMORY = 100_000
+FLUSH_EVERY_S = 0.5
+RETENTION_DAYS = 30
+PRUNE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    request_id: str
+    deployment_id: str
+    model_ref: str
+    labels: tuple[str, ...]
+    predicted_class: str
+    experiment_id: str | None = None
+    variant: str | None = None
+    canary_arm: tuple[int, str] | None = None  # (canary id, "stable" | "canary")
+
+
+def _row(p: Prediction, at: datetime) -> dict[str, Any]:
+    return {
+        "request_id": p.request_id,
+        "deployment_id": p.deployment_id,
+        "model_ref": p.model_ref,
+        "labels": list(p.labels),
+        "predicted_class": p.predicted_class,
+        "experiment_id": p.experiment_id,
+        "variant": p.variant,
+        "canary_id": p.canary_arm[0] if p.canary_arm else None,
+        "canary_arm": p.canary_arm[1] if p.canary_arm else None,
+        "at": at,
+    }
+
+
+def _prediction(row: PredictionRow) -> Prediction:
+    arm = (row.canary_id, row.canary_arm) if row.canary_id is not None else None
+    return Prediction(
+        row.request_id,
+        row.deployment_id,
+        row.model_ref,
+        tuple(row.labels or ()),
+        row.predicted_class,
+        row.experiment_id,
+        row.variant,
+        arm,  # type: ignore[arg-type]
+    )
+
+
+class PredictionLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._recent: OrderedDict[str, Prediction] = OrderedDict()
+        self._pending: list[tuple[Prediction, datetime]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pruned_at = float("-inf")
+        insert = (sqlite if db.is_sqlite else postgresql).insert
+        self._insert = insert(PredictionRow.__table__).on_conflict_do_nothing(
+            index_elements=["request_id"]
+        )
+
+    def remember(self, prediction: Prediction) -> None:
+        with self._lock:
+            self._recent[prediction.request_id] = prediction
+            self._recent.move_to_end(prediction.request_id)
+            while len(self._recent) > IN_MEMORY:
+                self._recent.popitem(last=False)
+            self._pending.append((prediction, utcnow()))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="prediction-log", daemon=True
+                )
+                self._thread.start()
+
+    def find(self, request_id: str) -> Prediction | None:
+        with self._lock:
+            found = self._recent.get(request_id)
+        if found is not None:
+            return found
+        with self.db.session() as session:
+            row = session.get(PredictionRow, request_id)
+        return _prediction(row) if row is not None else None
+
+    def claim(self, request_id: str, correct: bool) -> tuple[bool, bool | None]:
+        """Record the first feedback's verdict: (whether this call was first, the verdict that
+        stands). Only one caller in any process gets True for a request."""
+        self.flush()  # this process may not have written the prediction yet
+        table = PredictionRow.__table__
+        with self.db.write() as session:
+            changed = session.execute(
+                update(table)
+                .where(table.c.request_id == request_id, table.c.correct.is_(None))
+                .values(correct=correct, feedback_at=utcnow())
+            ).rowcount
+            if changed:
+                return True, correct
+            row = session.get(PredictionRow, request_id)
+            return False, row.correct if row is not None else None
+
+    def flush(self) -> int:
+        """Write what was remembered since the last flush; returns how many rows."""
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            if not pending:
+                return 0
+            try:
+                with self.db.write() as session:
+                    session.execute(self._insert, [_row(p, at) for p, at in pending])
+            except Exception:
+                with self._lock:  # keep them for the next try
+                    self._pending[:0] = pending
+                raise
+            return len(pending)
+
+    def prune(self, now: datetime | None = None) -> int:
+        cutoff = (now or utcnow()) - timedelta(days=RETENTION_DAYS)
+        table = PredictionRow.__table__
+        with self.db.write() as session:
+            return session.execute(delete(table).where(table.c.at < cutoff)).rowcount
+
+    def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._wake.set()
+            thread.join(timeout=30)
+        try:
+            self.flush()
+        except Exception:  # the database may be gone at exit; only joins are at stake
+            log.exception("could not write the last predictions")
+
+    def _run(self) -> None:
+        while self._thread is threading.current_thread():
+            self._wake.wait(FLUSH_EVERY_S)
+            self._wake.clear()
+            try:
+                self.flush()
+                if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+                    self._pruned_at = time.monotonic()
+                    self.prune()
+            except Exception:
+                log.exception("prediction log flush failed")
