@@ -647,3 +647,26 @@ def test_audio_longer_than_the_maximum_is_payload_too_large(ctx, mgr) -> None:
     with pytest.raises(ValidationError, match="could not decode"):
         infer(mgr, b"definitely not audio")
     assert infer(mgr, clip(2.0))["model_version"] == f"{MODEL}:v1.0.0"
+
+
+# ---- the prediction log -----------------------------------------------------------------------
+
+
+def test_prediction_log_joins_across_logs_and_counts_first_feedback_once(ctx) -> None:
+    """Two logs on one database stand for two server processes (or one before and after a
+    restart): what one remembered the other finds, and only one claim of a label wins."""
+    from core.deployments.prediction_log import Prediction, PredictionLog
+
+    here, there = PredictionLog(ctx.db), PredictionLog(ctx.db)
+    ref, labels = f"{MODEL}:v1.0.0", ("owl", "hawk")
+    first = Prediction("r1", DEP, ref, labels, "owl", "exp", "b", (7, "canary"))
+    here.remember(first)
+    here.remember(Prediction("r2", DEP, ref, labels, "hawk"))
+    here.flush()
+    assert there.find("r1") == first  # read back from the table, canary arm and all
+    assert there.find("r2") == Prediction("r2", DEP, ref, labels, "hawk")
+    assert there.claim("r1", True) == (True, True)
+    assert here.claim("r1", False) == (False, True)  # the first label stands, in any process
+    assert there.find("missing") is None
+    here.close()
+    there.close()
