@@ -23,12 +23,6 @@ class LocalBackend:
     role: str | None = None  # no token: the local user may do everything
 
     @property
-    def location(self) -> str:
-        from core.context import get_context
-
-        return str(get_context().settings.home)
-
-    @property
     def registry(self) -> Any:
         from core.registry import get_model_registry
 

@@ -13,5 +13,12 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def open_screen(pilot: Pilot, key: str) -> None:
+    """Settle the first screen, switch with its number key, settle the new one."""
+    await settle(pilot)
+    await pilot.press(key)
+    await settle(pilot)
+
+
 def row_keys(table: DataTable) -> list[str]:
     return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from pilot_helpers import settle
+from pilot_helpers import open_screen, settle
 from textual.widgets import Checkbox, Input, Select, Static
 
 from core.deployments import get_deployment_manager
@@ -25,16 +25,10 @@ SIZE = (120, 40)
 DEPLOYMENT = "wildlife_prod"
 
 
-async def open_deployments(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("3")
-    await settle(pilot)
-
-
 async def test_roll_back_with_confirmation(console_home: Path) -> None:
     app = make_app(cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
-        await open_deployments(pilot)
+        await open_screen(pilot, "3")
         screen = app.screen
         assert screen.selected == DEPLOYMENT
         assert str(screen.table.get_cell(DEPLOYMENT, "model")) == "wildlife_detector:v1.1.0"
@@ -85,7 +79,7 @@ async def test_live_panel_updates_while_a_server_answers(console_home: Path) -> 
     try:
         app = make_app(cursor_blink=False)
         async with app.run_test(size=SIZE) as pilot:
-            await open_deployments(pilot)
+            await open_screen(pilot, "3")
             panel = app.screen.query_one(LivePanel)
             assert sum(panel.last.get("rps", [])) == 0
             updates = panel.updates
@@ -113,7 +107,7 @@ async def test_live_panel_updates_while_a_server_answers(console_home: Path) -> 
 async def test_deploy_a_canary_pause_and_promote_it(console_home: Path) -> None:
     app = make_app(cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
-        await open_deployments(pilot)
+        await open_screen(pilot, "3")
         screen = app.screen
         await pilot.press("d")
         await pilot.pause()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot_helpers import settle
+from pilot_helpers import open_screen, settle
 from textual.widgets import Button, Input, Select, Static
 
 from core.experiments import get_ab_test_manager
@@ -18,16 +18,10 @@ pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
 
 
-async def open_experiments(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("2")
-    await settle(pilot)
-
-
 async def test_detail_shows_split_srm_metrics_and_recommendation(console_home: Path) -> None:
     app = make_app(cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
-        await open_experiments(pilot)
+        await open_screen(pilot, "2")
         screen = app.screen
         screen.table.move_cursor(row=screen.table.get_row_index("accuracy_test"))
         await settle(pilot)
@@ -48,7 +42,7 @@ async def test_detail_shows_split_srm_metrics_and_recommendation(console_home: P
 async def test_create_start_and_stop(console_home: Path) -> None:
     app = make_app(cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
-        await open_experiments(pilot)
+        await open_screen(pilot, "2")
         screen = app.screen
         await pilot.press("n")
         await pilot.pause()
@@ -99,7 +93,7 @@ async def test_create_start_and_stop(console_home: Path) -> None:
 async def test_start_is_only_offered_for_drafts(console_home: Path) -> None:
     app = make_app(cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
-        await open_experiments(pilot)
+        await open_screen(pilot, "2")
         screen = app.screen
         screen.table.move_cursor(row=screen.table.get_row_index("accuracy_test"))
         await settle(pilot)
@@ -114,7 +108,7 @@ async def test_start_is_only_offered_for_drafts(console_home: Path) -> None:
 async def test_reallocate_a_running_experiment(console_home: Path) -> None:
     app = make_app(cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
-        await open_experiments(pilot)
+        await open_screen(pilot, "2")
         screen = app.screen
         screen.table.move_cursor(row=screen.table.get_row_index("accuracy_test"))
         await settle(pilot)
