@@ -27,6 +27,7 @@ from core.errors import (
 from core.lifecycle import ModelStatus, check_transition
 from core.model_metadata import ModelMetadata
 from core.semver import version_key
+from core.served_versions import served_by
 from data.artifacts import ArtifactIntegrityError
 from data.tables import ModelTagRow, ModelVersionRow, StatusChangeRow
 from data.types import utcnow
@@ -126,7 +127,7 @@ class ModelRegistry:
         metadata.validate()
         self._check_loadable(weights, metadata)
         with self.db.session() as session:
-            if self._find(session, metadata.model_id, metadata.version) is not None:
+            if self.find_row(session, metadata.model_id, metadata.version) is not None:
                 raise ConflictError(f"{metadata.ref} is already registered")
         digest, size = self.ctx.artifacts.put(weights)
         metadata.checksum, metadata.file_size_bytes = digest, size
@@ -151,7 +152,7 @@ class ModelRegistry:
         )
         try:
             with self.db.write() as session:
-                if self._find(session, metadata.model_id, metadata.version) is not None:
+                if self.find_row(session, metadata.model_id, metadata.version) is not None:
                     raise ConflictError(f"{metadata.ref} is already registered")
                 session.add(row)
                 session.flush()
@@ -228,26 +229,26 @@ class ModelRegistry:
     # ---- queries --------------------------------------------------------------------------
 
     @staticmethod
-    def _find(session: Session, model_id: str, version: str) -> ModelVersionRow | None:
+    def find_row(session: Session, model_id: str, version: str) -> ModelVersionRow | None:
         return session.exec(
             select(ModelVersionRow).where(
                 ModelVersionRow.model_id == model_id, ModelVersionRow.version == version
             )
         ).first()
 
-    def _require(self, session: Session, model_id: str, version: str) -> ModelVersionRow:
-        row = self._find(session, model_id, version)
+    def require_row(self, session: Session, model_id: str, version: str) -> ModelVersionRow:
+        row = self.find_row(session, model_id, version)
         if row is None:
             raise NotFoundError(f"model {model_id}:{version} is not registered")
         return row
 
     def get_model(self, model_id: str, version: str) -> ModelMetadata:
         with self.db.session() as session:
-            return _to_metadata(self._require(session, model_id, version))
+            return _to_metadata(self.require_row(session, model_id, version))
 
     def exists(self, model_id: str, version: str) -> bool:
         with self.db.session() as session:
-            return self._find(session, model_id, version) is not None
+            return self.find_row(session, model_id, version) is not None
 
     def _filtered(self, query, model_id, status, tag, framework):
         if model_id:
@@ -315,26 +316,52 @@ class ModelRegistry:
         reason: str = "",
         actor: str | None = None,
     ) -> ModelMetadata:
-        """Move a version along the lifecycle; an illegal move names the allowed ones."""
+        """Move a version along the lifecycle; an illegal move names the allowed ones. The
+        deployments own DEPLOYED: a served version cannot leave it, and only a deploy enters it."""
         target = ModelStatus.parse(status)
         with self.db.write() as session:
-            row = self._require(session, model_id, version)
-            before = _to_metadata(row)
-            check_transition(before.ref, before.status, target)
-            row.status, row.updated_at = target.value, utcnow()
-            session.add(row)
-            after = replace(before, status=target)
-            self._record_status(session, after, before.status, target, reason, actor)
-            self.audit.record(
-                session,
-                "model.status",
-                "model",
-                before.ref,
-                before={"status": before.status.value},
-                after={"status": target.value},
-                detail=reason,
-                actor=actor,
-            )
+            row = self.require_row(session, model_id, version)
+            ref = f"{model_id}:{version}"
+            check_transition(ref, ModelStatus(row.status), target)
+            serving = served_by(session, model_id, version)
+            if serving and target is not ModelStatus.DEPLOYED:
+                raise ConflictError(
+                    f"{ref} is served by deployment {', '.join(serving)}; roll it back or "
+                    "undeploy it first (nightscan deployment rollback|undeploy ID)"
+                )
+            if target is ModelStatus.DEPLOYED and ModelStatus(row.status) is not target:
+                raise ConflictError(
+                    f"{ref}: DEPLOYED means a deployment serves it; "
+                    f"`nightscan deploy {model_id} {version}` deploys it and sets the status"
+                )
+            return self.set_status_in(session, row, target, reason, actor)
+
+    def set_status_in(
+        self,
+        session: Session,
+        row: ModelVersionRow,
+        target: ModelStatus,
+        reason: str = "",
+        actor: str | None = None,
+    ) -> ModelMetadata:
+        """The status change inside the caller's transaction (the deployment store's, so the
+        deployment row and the registry status commit together), with its history and audit."""
+        before = _to_metadata(row)
+        check_transition(before.ref, before.status, target)
+        row.status, row.updated_at = target.value, utcnow()
+        session.add(row)
+        after = replace(before, status=target)
+        self._record_status(session, after, before.status, target, reason, actor)
+        self.audit.record(
+            session,
+            "model.status",
+            "model",
+            before.ref,
+            before={"status": before.status.value},
+            after={"status": target.value},
+            detail=reason,
+            actor=actor,
+        )
         return after
 
     promote = update_status
@@ -348,7 +375,7 @@ class ModelRegistry:
         actor: str | None = None,
     ) -> ModelMetadata:
         with self.db.write() as session:
-            row = self._require(session, model_id, version)
+            row = self.require_row(session, model_id, version)
             old = list(row.tags or [])
             new = sorted((set(old) | {t.strip() for t in add if t.strip()}) - set(remove))
             row.tags, row.updated_at = new, utcnow()
@@ -375,7 +402,7 @@ class ModelRegistry:
         self, model_id: str, version: str, metrics: dict[str, float]
     ) -> ModelMetadata:
         with self.db.write() as session:
-            row = self._require(session, model_id, version)
+            row = self.require_row(session, model_id, version)
             old = dict(row.metrics or {})
             row.metrics = {**old, **{k: float(v) for k, v in metrics.items()}}
             row.updated_at = utcnow()
@@ -393,8 +420,14 @@ class ModelRegistry:
     def delete_model(self, model_id: str, version: str, actor: str | None = None) -> None:
         """Remove a version that is not DEPLOYED; its weights go when no version shares them."""
         with self.db.write() as session:
-            row = self._require(session, model_id, version)
+            row = self.require_row(session, model_id, version)
             meta = _to_metadata(row)
+            serving = served_by(session, model_id, version)
+            if serving:
+                raise ConflictError(
+                    f"{meta.ref} is served by deployment {', '.join(serving)}; roll it back or "
+                    "undeploy it before deleting"
+                )
             if meta.status is ModelStatus.DEPLOYED:
                 raise ConflictError(
                     f"{meta.ref} is DEPLOYED; retire it (registry promote {meta.ref} retired) "

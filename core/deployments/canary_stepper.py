@@ -14,6 +14,7 @@ controller's clock): ``failure_threshold`` consecutive failed probes abort it as
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlmodel import col, delete, select
@@ -28,7 +29,9 @@ from data.canary_tables import CanaryCheckRow, CanaryRow, CanarySampleRow
 from data.types import utcnow
 
 if TYPE_CHECKING:
-    from core.deployments.canary import CanaryController
+    from core.deployments.canary_data import CanaryObservations
+    from core.deployments.canary_store import CanaryStore
+    from core.deployments.serving import LocalServing
 
 log = logging.getLogger(__name__)
 JUDGE = "canary-judge"  # the actor of automatic steps, promotions and aborts
@@ -69,15 +72,24 @@ def decide(row: CanaryRow, config: DeploymentConfig, verdict: Verdict, now: floa
 
 
 class CanaryStepper:
-    def __init__(self, controller: CanaryController) -> None:
-        self.controller = controller
+    def __init__(
+        self,
+        store: CanaryStore,
+        serving: LocalServing,
+        observations: CanaryObservations,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.serving = serving
+        self.observations = observations
+        self.clock = clock
         self._probes: dict[int, tuple[float, int]] = {}  # canary id -> (last probe, failures)
 
     def tick(self) -> None:
-        c = self.controller
+        c = self
         c.observations.flush()
         now = c.clock()
-        with c.manager.db.session() as session:
+        with c.store.db.session() as session:
             due = session.exec(
                 select(CanaryRow.id).where(
                     CanaryRow.state == "progressing", col(CanaryRow.next_analysis_at) <= now
@@ -94,12 +106,9 @@ class CanaryStepper:
 
     def analyze(self, canary_id: int, now: float | None = None) -> Verdict | None:
         """One analysis: judge the unconsumed batches, record, and step, promote or abort."""
-        from core.deployments.canary import summary
-
-        c = self.controller
+        c = self
         now = c.clock() if now is None else now
-        mgr = c.manager
-        with mgr.db.write() as session:
+        with c.store.deployments.transition("canary_analysis") as session:
             row = session.exec(
                 select(CanaryRow).where(CanaryRow.id == canary_id).with_for_update()
             ).first()
@@ -142,42 +151,29 @@ class CanaryStepper:
                 data={"canary_id": canary_id, "action": action, "evidence": evidence},
                 session=session,
             )
-            if action == "stepped":
-                before = row.weight
-                row.weight, row.step_started_at = target, now
-                row.passes = row.fails = row.inconclusive = 0
-                c.bump(session, row.deployment_id, f"canary {row.canary_ref} at {target:g}%")
-                mgr.ctx.audit.record(
-                    session, "canary.step", "deployment", row.deployment_id,
-                    before={"weight": before}, after=summary(row), detail=verdict.reason,
-                    actor=JUDGE,
-                )  # fmt: skip
-                events.emit(
-                    "canary.stepped",
-                    f"{row.deployment_id}: canary {row.canary_ref} {before:g}% -> {target:g}%",
-                    source=row.deployment_id,
-                    data={**summary(row), "from": before, "evidence": evidence},
-                    session=session,
-                )
             session.add(row)
+            if action == "stepped":
+                row.passes = row.fails = row.inconclusive = 0
+                c.store.step_in(session, row, target, now, verdict.reason, JUDGE, evidence)
+            elif action == "promoted":
+                c.store.promote_in(
+                    session, row, f"passed every step ({verdict.reason})", JUDGE, evidence
+                )
+            elif action == "aborted":
+                failures = config.canary["failure_threshold"]
+                c.store.abort_in(
+                    session, row, f"{failures} consecutive failed analyses: {verdict.reason}",
+                    JUDGE, failed=True, evidence=evidence,
+                )  # fmt: skip
             deployment_id = row.deployment_id
-        if action == "stepped":
-            c.apply_local(deployment_id)
-        elif action == "promoted":
-            c.promote(deployment_id, f"passed every step ({verdict.reason})", JUDGE, evidence)
-        elif action == "aborted":
-            failures = config.canary["failure_threshold"]
-            c.abort(
-                deployment_id, f"{failures} consecutive failed analyses: {verdict.reason}",
-                actor=JUDGE, failed=True, evidence=evidence,
-            )  # fmt: skip
+        if action:
+            c.serving.apply(deployment_id)
         return verdict
 
     def probe_local(self, now: float) -> None:
         """Probe the canaries served here when their health-check interval has passed."""
-        pool = self.controller.manager.pool
-        with pool.lock:
-            routes = [(d.config.deployment_id, d.canary) for d in pool.deployments.values()]
+        served = self.serving.deployments.values()
+        routes = [(d.config.deployment_id, d.canary) for d in served]
         live = {route.canary_id for _, route in routes if route is not None}
         self._probes = {k: v for k, v in self._probes.items() if k in live}
         for deployment_id, route in routes:
@@ -193,10 +189,11 @@ class CanaryStepper:
             if failures < int(check["failure_threshold"]):
                 continue
             try:
-                self.controller.abort(
+                self.store.abort(
                     deployment_id,
                     f"{failures} consecutive failed health checks of the canary: {result.detail}",
                     actor="health-check", failed=True, evidence={"health_check": result.detail},
                 )  # fmt: skip
+                self.serving.apply(deployment_id)
             except NightScanError as exc:  # ended meanwhile
                 log.info("canary on %s: %s", deployment_id, exc)

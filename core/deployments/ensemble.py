@@ -25,6 +25,7 @@ import json
 import math
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,15 +33,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.deployments.probe import probe_runtime
-from core.deployments.serving import ServedModel
+from core.deployments.served import ServedModel
 from core.errors import ValidationError
 from core.lifecycle import TRANSITIONS, ModelStatus
 from core.model_metadata import parse_model_ref
 
 if TYPE_CHECKING:
     from core.deployments.config import DeploymentConfig
-    from core.deployments.manager import DeploymentManager
+    from core.deployments.loader import ModelLoader
     from core.model_metadata import ModelMetadata
+    from core.registry import ModelRegistry
 
 STRATEGIES = ("weighted_average", "majority")
 # Weight of the averaged probabilities in majority votes: breaks ties (visible in float32) while
@@ -198,11 +200,18 @@ class EnsembleModel(ServedModel):
 class EnsembleLoader:
     """Checks ensemble configs against the registry and builds their runtimes."""
 
-    def __init__(self, manager: DeploymentManager) -> None:
-        self.manager = manager
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        loader: ModelLoader,
+        served: Callable[[str], ServedModel | None],
+    ) -> None:
+        self.registry = registry
+        self.loader = loader
+        self.served = served  # the runtime this process already serves for a version, if any
 
     def _metas(self, spec: EnsembleSpec) -> list[ModelMetadata]:
-        return [self.manager.registry.get_model(*parse_model_ref(r)) for r in spec.members]
+        return [self.registry.get_model(*parse_model_ref(r)) for r in spec.members]
 
     def check(self, config: DeploymentConfig) -> EnsembleSpec:
         """Members exist, may be deployed, share one label set and one clip length."""
@@ -242,20 +251,17 @@ class EnsembleLoader:
         """Members from the pool when served here already, otherwise loaded (and warmed up);
         ``verify`` also probes the ensemble as a whole, like a single version's deploy."""
         spec = self.check(config)
-        pool = self.manager.pool
         ref = spec.ref(config.deployment_id)
-        with pool.lock:
-            existing = pool.models.get(ref)
+        existing = self.served(ref)
         if isinstance(existing, EnsembleModel):
             return existing
         members: list[ServedModel] = []
         loaded: list[ServedModel] = []
         try:
             for meta in self._metas(spec):
-                with pool.lock:
-                    served = pool.models.get(meta.ref)
+                served = self.served(meta.ref)
                 if served is None:
-                    served = self.manager.loader.load(meta, config)
+                    served = self.loader.load(meta, config)
                     loaded.append(served)
                 members.append(served)
             labels = list(members[0].labels)

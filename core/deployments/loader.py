@@ -15,7 +15,7 @@ import numpy as np
 from core import events
 from core.deployments.config import DeploymentConfig
 from core.deployments.probe import probe_runtime
-from core.deployments.serving import ServedModel
+from core.deployments.served import ServedModel
 from core.errors import ValidationError
 from core.model_metadata import ModelMetadata
 from core.registry import ModelRegistry

@@ -12,7 +12,7 @@ import numpy as np
 
 from core.deployments.config import DeploymentConfig
 from core.deployments.prediction_log import RETENTION_DAYS, Prediction, PredictionLog
-from core.deployments.serving import ServedModel
+from core.deployments.served import ServedModel
 from core.errors import (
     InferenceFailedError,
     NightScanError,
@@ -23,19 +23,30 @@ from core.errors import (
 )
 
 if TYPE_CHECKING:
-    from core.deployments.manager import DeploymentManager
+    from core.deployments.canary import CanaryController
+    from core.deployments.serving import LocalServing
+    from core.deployments.tracker import PerformanceTracker
+    from core.monitoring.metrics import ServingMetrics
+    from data.database import Database
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 22_050
 
 
 class Predictor:
-    def __init__(self, manager: DeploymentManager) -> None:
-        self.manager = manager
-        self.pool = manager.pool
-        self.loader = manager.loader
-        self.tracker = manager.performance_tracker
-        self.predictions = PredictionLog(manager.db)
+    def __init__(
+        self,
+        db: Database,
+        serving: LocalServing,
+        tracker: PerformanceTracker,
+        canaries: CanaryController,
+        metrics: ServingMetrics,
+    ) -> None:
+        self.serving = serving
+        self.tracker = tracker
+        self.canaries = canaries
+        self.metrics = metrics
+        self.predictions = PredictionLog(db)
         self._experiment_metrics: dict[str, set[str]] = {}
 
     def _windows(self, audio_data: Any, sample_rate: int, clip_samples: int, max_s: float):
@@ -62,48 +73,32 @@ class Predictor:
     def _target(self, request_id: str, deployment_id: str | None, model_id: str | None):
         """(deployment id, served deployment, served model) for a request without experiment."""
         if deployment_id is None:
-            deployment_id = self.pool.pick(request_id, model_id)
+            deployment_id = self.serving.pick(request_id, model_id)
             if deployment_id is None:
-                self.manager.reconcile()
-                deployment_id = self.pool.pick(request_id, model_id)
+                self.serving.reconcile()
+                deployment_id = self.serving.pick(request_id, model_id)
             if deployment_id is None:
                 raise NotFoundError(
                     "no healthy deployment is serving"
                     + (f" {model_id}" if model_id else "")
                     + "; deploy a model first (nightscan deploy MODEL_ID VERSION)"
                 )
-        local = self.pool.model_for(deployment_id)
+        local = self.serving.model_for(deployment_id)
         if local is None:
-            info = self.manager.get_deployment(deployment_id)
+            info = self.serving.store.get(deployment_id)
             if info.status != "running":
                 raise NotFoundError(f"deployment {deployment_id!r} is {info.status}")
-            local = self.manager._reconcile_one(info)
+            local = self.serving.reconcile_one(info)
         return deployment_id, local[0], local[1]
 
     def _experiment_target(self, model_ref: str) -> tuple[str, ServedModel, float]:
         """The runtime for an experiment variant: a deployment's, or one loaded for it."""
-        with self.pool.lock:
-            for dep in self.pool.deployments.values():
-                if dep.model_ref == model_ref:
-                    return (
-                        dep.config.deployment_id,
-                        self.pool.models[model_ref],
-                        dep.config.max_audio_seconds,
-                    )
-            served = self.pool.models.get(model_ref)
-        if served is None:
-            model_id, version = model_ref.rsplit(":", 1)
-            meta = self.manager.registry.get_model(model_id, version)
-            served = self.loader.load(
-                meta, DeploymentConfig(model_id=model_id, version=version).validate()
-            )
-            with self.pool.lock:
-                if model_ref in self.pool.models:  # another request loaded it meanwhile
-                    served.runtime.close(drain=False)
-                    served = self.pool.models[model_ref]
-                else:
-                    self.pool.models[model_ref] = served
-                self.pool.pinned.add(model_ref)
+        for dep in self.serving.deployments.values():
+            if dep.model_ref == model_ref:
+                served = self.serving.served_model(model_ref)
+                if served is not None:
+                    return dep.config.deployment_id, served, dep.config.max_audio_seconds
+        served = self.serving.serve_for_experiment(model_ref)
         return f"experiment:{model_ref}", served, DeploymentConfig.max_audio_seconds
 
     async def run_inference(
@@ -140,7 +135,7 @@ class Predictor:
                     self._target, request_id, deployment_id, model_id
                 )
                 max_s = dep.config.max_audio_seconds
-                served, arm = self.manager.canaries.route(dep, served, user_id or request_id)
+                served, arm = self.canaries.route(dep, served, user_id or request_id)
             windows = self._windows(audio_data, sample_rate, served.clip_samples, max_s)
             try:
                 probs = await served.runtime.infer(windows)
@@ -206,8 +201,8 @@ class Predictor:
     ) -> None:
         """One served request, for the tracker, the canary judge and Prometheus."""
         self.tracker.record(dep_id, model_ref, latency_s, ok=ok)
-        self.manager.canaries.observe(arm, latency_s, ok)
-        self.manager.metrics.observe_request(dep_id, model_ref, variant, status, latency_s)
+        self.canaries.observe(arm, latency_s, ok)
+        self.metrics.observe_request(dep_id, model_ref, variant, status, latency_s)
 
     def _record_for_experiment(self, experiment_id, request_id, variant, metrics) -> None:
         from core.experiments import get_ab_test_manager
@@ -248,7 +243,7 @@ class Predictor:
         first, correct = self.predictions.claim(request_id, found.predicted_class == true_label)
         if first:
             self.tracker.record_feedback(found.deployment_id, found.model_ref, bool(correct))
-            self.manager.canaries.observe_feedback(found.canary_arm, bool(correct))
+            self.canaries.observe_feedback(found.canary_arm, bool(correct))
             if found.experiment_id:
                 self._record_for_experiment(
                     found.experiment_id,

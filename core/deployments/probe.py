@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from core.deployments.serving import ServedModel
+    from core.deployments.served import ServedModel
 
 
 @dataclass(frozen=True)

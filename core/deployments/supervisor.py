@@ -10,16 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 from core import events
 from core.deployments.probe import probe_runtime, probe_runtimes
-from core.deployments.serving import ServedDeployment, ServedModel
+from core.deployments.served import ServedDeployment, ServedModel
 from core.errors import NightScanError
 from core.monitoring.actions import ErrorRateRollback
 from core.monitoring.alerts import AlertEvaluator, experiment_samples, serving_samples
-from data.deployment_tables import DeploymentRow
 from data.types import utcnow
 
 if TYPE_CHECKING:
+    from core.deployments.canary import CanaryController
     from core.deployments.info import DeploymentInfo
-    from core.deployments.manager import DeploymentManager
+    from core.deployments.serving import LocalServing
+    from core.deployments.snapshots import SnapshotStore
+    from core.deployments.store import DeploymentStore
+    from core.deployments.tracker import PerformanceTracker
+    from core.monitoring.serving_view import ServingView
 
 log = logging.getLogger(__name__)
 EXPERIMENT_ALERT_EVERY_S = 15.0
@@ -27,8 +31,21 @@ UP_TICKS, DOWN_TICKS, COOLDOWN_S = 3, 30, 30.0  # autoscaler hysteresis (ticks a
 
 
 class Supervisor:
-    def __init__(self, manager: DeploymentManager) -> None:
-        self.manager = manager
+    def __init__(
+        self,
+        store: DeploymentStore,
+        serving: LocalServing,
+        tracker: PerformanceTracker,
+        canaries: CanaryController,
+        snapshots: SnapshotStore,
+        monitor: ServingView,
+    ) -> None:
+        self.store = store
+        self.serving = serving
+        self.tracker = tracker
+        self.canaries = canaries
+        self.snapshots = snapshots
+        self.monitor = monitor  # what the alerts read, and the rollback they may trigger
         self._loop_thread: threading.Thread | None = None
         self._loop_stop = threading.Event()
         self.alerts = AlertEvaluator()
@@ -38,7 +55,7 @@ class Supervisor:
 
     def health(self, deployment_id: str) -> dict[str, Any]:
         """Probe the deployment with a real inference now (loading it here if needed)."""
-        info = self.manager.get_deployment(deployment_id)
+        info = self.store.get(deployment_id)
         if info.status != "running":
             return {
                 "deployment_id": deployment_id,
@@ -46,7 +63,7 @@ class Supervisor:
                 "status": info.status,
                 "detail": f"deployment is {info.status}",
             }
-        local = self.manager.pool.model_for(deployment_id) or self.manager._reconcile_one(info)
+        local = self.serving.model_for(deployment_id) or self.serving.reconcile_one(info)
         dep, served = local
         result = probe_runtime(served, timeout_s=float(info.config.health_check["timeout"]))
         self._note_probe(dep, info, result.ok, result.detail)
@@ -85,7 +102,7 @@ class Supervisor:
         )
         if info.config.rollback_on_error:
             try:
-                self.manager.rollback_deployment(
+                self.monitor.rollback_deployment(
                     info.deployment_id,
                     f"{dep.consecutive_failures} consecutive failed health checks",
                     failed=True,
@@ -101,40 +118,32 @@ class Supervisor:
                 )
 
     def _set_health(self, deployment_id: str, health: str, detail: str) -> None:
-        with self.manager.db.write() as session:
-            row = session.get(DeploymentRow, deployment_id)
-            if row is not None and row.health != health:
-                row.health, row.updated_at = health, utcnow()
-                session.add(row)
+        self.store.set_health(deployment_id, health)
 
     # ---- data plane ----------------------------------------------------------------------
 
     def tick(self) -> None:
         """One pass of the serving loop: reconcile, probe what is due, autoscale, snapshot."""
-        self.manager.reconcile()
+        self.serving.reconcile()
         now = time.monotonic()
         due = []
-        for deployment_id in list(self.manager.pool.deployments):
-            local = self.manager.pool.model_for(deployment_id)
-            if local is None:
-                continue
-            dep, served = local
+        snapshot = self.serving.snapshot()
+        for deployment_id in snapshot.deployments:
+            dep, served = snapshot.model_for(deployment_id)
             if now - dep.last_probe >= float(dep.config.health_check["interval"]):
-                due.append((dep, served, self.manager.get_deployment(deployment_id)))
+                due.append((dep, served, self.store.get(deployment_id)))
             self._autoscale(dep, served)
         # All due probes run at once: a hung model costs the tick one timeout, not one each.
         targets = [(served, float(info.config.health_check["timeout"])) for _d, served, info in due]
         for (dep, _served, info), result in zip(due, probe_runtimes(targets), strict=True):
             self._note_probe(dep, info, result.ok, result.detail)
-        self.error_rollback.evaluate(self.manager)
+        self.error_rollback.evaluate(self.monitor)
         try:  # canary judge and stepper (canary.py): its failure must not stop the loop
-            self.manager.canaries.tick()
+            self.canaries.tick()
         except Exception:
             log.exception("canary tick failed")
         self._evaluate_alerts()
-        self.manager.snapshots.maybe_persist(
-            self.manager.performance_tracker, list(self.manager.pool.deployments)
-        )
+        self.snapshots.maybe_persist(self.tracker, list(self.serving.deployments))
 
     def _evaluate_alerts(self) -> None:
         # Experiment analyses are cheap but not free: refresh their samples every 15 s and
@@ -146,7 +155,7 @@ class Supervisor:
                 self._experiment_samples = experiment_samples()
             except Exception:
                 log.exception("experiment alert samples failed")
-        self.alerts.evaluate(serving_samples(self.manager) + self._experiment_samples)
+        self.alerts.evaluate(serving_samples(self.monitor) + self._experiment_samples)
 
     def _autoscale(self, dep: ServedDeployment, served: ServedModel) -> None:
         """HPA-style: utilisation is process CPU over the CPUs the deployment asked for. Scale up
@@ -156,7 +165,7 @@ class Supervisor:
         runtime = served.runtime
         replicas = runtime.replicas
         backlog = runtime.queue_depth > int(dep.config.batching["max_batch_size"]) * replicas
-        cpu, _ = self.manager.performance_tracker.process_usage()
+        cpu, _ = self.tracker.process_usage()
         utilisation = cpu / max(float(dep.config.resources["cpu"]), 0.1)
         target = float(scaling["target_cpu_utilization"])
         state = dep.extra.setdefault("autoscale", {"busy": 0, "idle": 0, "changed": 0.0})

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core import events
 from core.errors import NightScanError
+
+if TYPE_CHECKING:
+    from core.monitoring.serving_view import ServingView
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +29,14 @@ class ErrorRateRollback:
     # (deployment, version) pairs whose rollback was impossible: reported once, not every tick.
     given_up: set[tuple[str, str]] = field(default_factory=set)
 
-    def evaluate(self, manager: Any) -> list[str]:
+    def evaluate(self, manager: ServingView) -> list[str]:
         """Roll back every deployment over the threshold; returns their ids."""
-        from core.deployments.tracker import arm_key  # here: deployments import this module
-
         rolled = []
-        with manager.pool.lock:
-            served = [(d.config, d.model_ref) for d in manager.pool.deployments.values()]
+        served = [(d.config, d.model_ref) for d in manager.served_deployments().values()]
         for config, model_ref in served:
             if not config.rollback_on_error or (config.deployment_id, model_ref) in self.given_up:
                 continue
-            m = manager.performance_tracker.get_current_metrics(
-                arm_key(config.deployment_id, model_ref), self.window_seconds
-            )
+            m = manager.current_metrics(config.deployment_id, model_ref, self.window_seconds)
             if m is None or m.requests_in_window < self.min_requests:
                 continue
             if m.error_rate <= self.threshold_percent:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import events
+
+if TYPE_CHECKING:
+    from core.monitoring.serving_view import ServingView
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,12 @@ class AlertEvaluator:
         return data
 
 
-def serving_samples(manager: Any) -> list[Sample]:
+def serving_samples(manager: ServingView) -> list[Sample]:
     """latency_p95 and error_rate for each deployment served by this process."""
     samples: list[Sample] = []
-    with manager.pool.lock:
-        deployments = list(manager.pool.deployments)
+    deployments = list(manager.served_deployments())
     for deployment_id in deployments:
-        m = manager.performance_tracker.get_current_metrics(deployment_id)
+        m = manager.current_metrics(deployment_id)
         if m is None or m.requests_in_window == 0:
             continue
         labels = {"deployment": deployment_id, "model_version": m.model_version}

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from core.monitoring.serving_view import ServingView
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -78,7 +81,9 @@ class ServingMetrics:
 class LiveGauges(Collector):
     """Gauges read at scrape time: nothing to keep in sync, never stale."""
 
-    def __init__(self, manager: Any, experiments: Callable[[], Iterable[dict[str, Any]]]) -> None:
+    def __init__(
+        self, manager: ServingView, experiments: Callable[[], Iterable[dict[str, Any]]]
+    ) -> None:
         self.manager = manager
         self.experiments = experiments
 
@@ -114,12 +119,11 @@ class LiveGauges(Collector):
             labels=["deployment", "model_version"],
         )
         mgr = self.manager
-        with mgr.pool.lock:
-            served = [
-                (d.config.deployment_id, d.model_ref, d) for d in mgr.pool.deployments.values()
-            ]
+        served = [
+            (d.config.deployment_id, d.model_ref, d) for d in mgr.served_deployments().values()
+        ]
         for deployment_id, model_ref, dep in served:
-            m = mgr.performance_tracker.get_current_metrics(deployment_id)
+            m = mgr.current_metrics(deployment_id)
             if m is not None:
                 p95.add_metric([deployment_id, model_ref], m.p95_latency_ms)
                 errors.add_metric([deployment_id, model_ref], m.error_rate)

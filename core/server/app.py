@@ -207,15 +207,14 @@ def create_app(
         """Readiness: at least one deployment is loaded here and healthy."""
         mgr: DeploymentManager = request.app.state.manager
         served = []
-        with mgr.pool.lock:
-            for dep in mgr.pool.deployments.values():
-                served.append(
-                    {
-                        "deployment_id": dep.config.deployment_id,
-                        "model_version": dep.model_ref,
-                        "healthy": dep.healthy,
-                    }
-                )
+        for dep in mgr.served_deployments().values():
+            served.append(
+                {
+                    "deployment_id": dep.config.deployment_id,
+                    "model_version": dep.model_ref,
+                    "healthy": dep.healthy,
+                }
+            )
         if any(d["healthy"] for d in served):
             return Health(status="ready", deployments=served)
         detail = "no deployment is loaded" if not served else "no deployment is healthy"

@@ -57,8 +57,7 @@ def live() -> dict[str, bool]:
 @router.get("/health/ready")
 def ready(request: Request) -> Response:
     mgr = request.app.state.manager
-    with mgr.pool.lock:
-        ok = any(d.healthy for d in mgr.pool.deployments.values())
+    ok = any(d.healthy for d in mgr.served_deployments().values())
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
 

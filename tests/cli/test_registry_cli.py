@@ -81,9 +81,14 @@ def test_show_compare_promote(two_versions):
     diff = json.loads(result.output)["metric_differences"]["accuracy"]
     assert diff["percentage_improvement"] == pytest.approx(12.5)
 
+    result = nightscan("registry", "promote", "wildlife_detector:v2.1.0", "testing")
+    assert result.exit_code == 0 and "TESTING" in result.output
+    assert get_model_registry().get_model("wildlife_detector", "v2.1.0").status.value == "testing"
+
+    # DEPLOYED is what a deploy does: by hand it is refused, with one line saying so.
     result = nightscan("registry", "promote", "wildlife_detector:v2.1.0", "deployed")
-    assert result.exit_code == 0 and "DEPLOYED" in result.output
-    assert get_model_registry().get_model("wildlife_detector", "v2.1.0").status.value == "deployed"
+    assert result.exit_code == 4 and "nightscan deploy wildlife_detector v2.1.0" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

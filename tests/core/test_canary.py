@@ -140,7 +140,7 @@ def test_canary_is_promoted_in_steps(sqlite_ctx, mgr, clock) -> None:
     assert (status["state"], status["weight"], status["steps"]) == ("progressing", 5.0,
                                                                     [5, 25, 50, 100])  # fmt: skip
     assert mgr.get_deployment(DEP).version == "v1.0.0"  # stable until promoted
-    assert status_of("v2.0.0") is ModelStatus.VALIDATION
+    assert status_of("v2.0.0") is ModelStatus.DEPLOYED  # a canary share is served: DEPLOYED
     assert mgr.get_status(DEP)["canary"]["canary"] == V2
 
     weights = []
@@ -255,7 +255,7 @@ def test_too_few_samples_is_inconclusive_and_the_canary_waits(mgr, clock, flaky)
         assert status["last_verdict"]["reason"].startswith("too few samples")
     assert (status["state"], status["weight"], status["fails"]) == ("progressing", 5.0, 0)
     assert status["inconclusive"] == 4 and status["consecutive_failures"] == 0
-    assert status_of("v2.0.0") is ModelStatus.VALIDATION
+    assert status_of("v2.0.0") is ModelStatus.DEPLOYED
     assert recent_events(kind="canary.aborted") == []
 
 
@@ -370,7 +370,7 @@ def test_manual_abort_keeps_the_version_status_and_guards_deploys(mgr, clock) ->
     with pytest.raises(ConflictError, match="promote or abort it first"):
         mgr.deploy_model(DeploymentConfig(model_id=MODEL, version="v2.0.0", deployment_id=DEP))
     mgr.canaries.abort(DEP, "changed my mind")
-    assert status_of("v2.0.0") is ModelStatus.VALIDATION  # manual: not marked FAILED
+    assert status_of("v2.0.0") is ModelStatus.RETIRED  # manual: served no more, not FAILED
     assert mgr.revisions(DEP)[-1].status == "aborted"
     assert recent_events(kind="canary.aborted")[0].severity == "warning"
     # A new canary of the same version may start again; undeploying ends it.

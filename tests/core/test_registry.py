@@ -202,6 +202,12 @@ def test_plain_state_dict_checkpoint_is_accepted(ctx, tmp_path):
         assert torch.allclose(model(x), loaded(x))
 
 
+def as_deployments(registry, version: str, status: ModelStatus, reason: str = "") -> None:
+    with registry.db.write() as session:
+        row = registry.require_row(session, "wildlife_detector", version)
+        registry.set_status_in(session, row, status, reason)
+
+
 def test_deployed_versions_cannot_be_deleted_and_history_answers_what_was_deployed(ctx):
     registry = get_model_registry()
     m1, m2 = make_meta("v1.0.0"), make_meta("v2.0.0")
@@ -210,10 +216,11 @@ def test_deployed_versions_cannot_be_deleted_and_history_answers_what_was_deploy
     before_any = datetime.now(UTC)
     for version in ("v1.0.0", "v2.0.0"):
         registry.update_status("wildlife_detector", version, "validation")
-    registry.update_status("wildlife_detector", "v1.0.0", "deployed", reason="launch")
+    # DEPLOYED belongs to the deployments (a person cannot set it): set it as their store does.
+    as_deployments(registry, "v1.0.0", ModelStatus.DEPLOYED, reason="launch")
     only_v1 = datetime.now(UTC)
-    registry.update_status("wildlife_detector", "v2.0.0", "deployed")
-    registry.update_status("wildlife_detector", "v1.0.0", "retired", reason="replaced")
+    as_deployments(registry, "v2.0.0", ModelStatus.DEPLOYED)
+    as_deployments(registry, "v1.0.0", ModelStatus.RETIRED, reason="replaced")
 
     assert registry.deployed_at("wildlife_detector", before_any) == []
     assert registry.deployed_at("wildlife_detector", only_v1) == ["v1.0.0"]

@@ -182,7 +182,7 @@ def test_delete_model(remote, local, kit) -> None:
     with pytest.raises(NotFoundError):
         local.registry.get_model(kit.MODEL, V2)
 
-    with pytest.raises(ConflictError, match="DEPLOYED"):
+    with pytest.raises(ConflictError, match="served by deployment"):
         remote.registry.delete_model(kit.MODEL, V1)
     assert local.registry.get_model(kit.MODEL, V1).version == V1
 
