@@ -143,11 +143,11 @@ class CanaryController:
         return {
             "deployment_id": row.deployment_id,
             **summary(row),
-            "steps": config.canary["steps"],
+            "steps": list(config.canary.steps),
             "next_weight": next_weight(config, row.weight) if row.state in ACTIVE else None,
             "step_seconds": step_seconds(config),
             "seconds_at_weight": max(0.0, now - row.step_started_at),
-            "analysis_interval_s": config.canary["analysis_interval_s"],
+            "analysis_interval_s": config.canary.analysis_interval_s,
             "next_analysis_in_s": max(0.0, row.next_analysis_at - now),
             "checks": row.checks,
             "passes": row.passes,
@@ -156,7 +156,7 @@ class CanaryController:
             "success_rate": row.passes / decisive if decisive else None,
             "success_threshold": config.canary_success_threshold,
             "consecutive_failures": row.consecutive_failures,
-            "failure_threshold": config.canary["failure_threshold"],
+            "failure_threshold": config.canary.failure_threshold,
             "last_verdict": row.last_verdict,
             "recent_checks": [
                 {
@@ -208,7 +208,7 @@ class CanaryController:
                 f"{stable.model_ref} keeps serving all traffic"
             ) from None
         share = config.traffic_percentage
-        weight = float(share) if 0 < share < 100 else float(config.canary["steps"][0])
+        weight = float(share) if 0 < share < 100 else float(config.canary.steps[0])
         # The deployment's own share among deployments stays; the canary's is its weight.
         stored = DeploymentConfig.from_dict(
             {**config.to_dict(), "traffic_percentage": stable.config.traffic_percentage}
@@ -223,7 +223,7 @@ class CanaryController:
                 version=meta.version, canary_ref=served.model_ref,
                 stable_ref=stable.config.serving_ref, state="progressing", weight=weight,
                 config=stored.to_dict(), step_started_at=now,
-                next_analysis_at=now + float(config.canary["analysis_interval_s"]),
+                next_analysis_at=now + float(config.canary.analysis_interval_s),
                 reason="started", actor=actor or mgr.ctx.settings.actor,
             )  # fmt: skip
             session.add(row)
@@ -239,7 +239,7 @@ class CanaryController:
                 f"{config.deployment_id}: canary {served.model_ref} takes {weight:g}% "
                 f"(stable {row.stable_ref})",
                 source=config.deployment_id,
-                data={**summary(row), "steps": config.canary["steps"]},
+                data={**summary(row), "steps": list(config.canary.steps)},
                 session=session,
             )
         self._handover[served.model_ref] = served
@@ -286,7 +286,7 @@ class CanaryController:
                     meta.model_id, meta.version, ModelStatus.DEPLOYED,
                     reason=f"canary promoted on {deployment_id}", actor=actor,
                 )  # fmt: skip
-        members = (config.ensemble or {}).get("models", [])
+        members = config.ensemble.members if config.ensemble else ()
         if old != (config.model_id, config.version) and f"{old[0]}:{old[1]}" not in members:
             mgr._retire_if_unused(*old, f"replaced by canary {row.canary_ref}")
         self.apply_local(deployment_id)
@@ -442,4 +442,4 @@ class CanaryController:
                 )
                 return None
         salt = f"canary:{info.deployment_id}:{row.id}"
-        return CanaryRoute(served, row.weight, row.id, salt, dict(config.health_check))
+        return CanaryRoute(served, row.weight, row.id, salt, config.health_check)

@@ -26,7 +26,7 @@ from core import (
     get_model_registry,
 )
 from core.deployments import DeploymentConfig, DeploymentManager, get_deployment_manager
-from core.deployments.config import parse_memory
+from core.deployments.config import ResourcesConfig, parse_memory
 from core.errors import DeploymentFailedError, OverloadedError, PayloadTooLargeError
 from core.events import recent_events
 from inference.architectures import build_model
@@ -84,11 +84,15 @@ def test_config_defaults_and_derived_fields() -> None:
     cfg = DeploymentConfig(model_id=MODEL, version="v2.1.0").validate()
     assert cfg.deployment_id == "wildlife_detector_v2_1_0_production"
     assert cfg.model_ref == "wildlife_detector:v2.1.0"
-    assert cfg.resources == {"cpu": 1, "memory": "2Gi", "gpu": 0}
+    assert cfg.resources == ResourcesConfig(cpu=1, memory="2Gi", gpu=0)
     assert cfg.memory_bytes == 2 * 1024**3
     # Partial sections (the seed's example gives only some keys) merge over the defaults.
     partial = DeploymentConfig(model_id=MODEL, version="v1", scaling={"max_replicas": 5})
-    assert partial.scaling == {"min_replicas": 1, "max_replicas": 5, "target_cpu_utilization": 70}
+    assert partial.scaling.to_dict() == {
+        "min_replicas": 1,
+        "max_replicas": 5,
+        "target_cpu_utilization": 70,
+    }
     assert parse_memory("512Mi") == 512 * 1024**2 and parse_memory("1G") == 10**9
     assert parse_memory(1234) == 1234
     again = DeploymentConfig.from_dict(cfg.to_dict())
@@ -127,9 +131,8 @@ def test_config_defaults_and_derived_fields() -> None:
     ],
 )
 def test_config_validation_names_the_fault(fields: dict[str, Any], message: str) -> None:
-    cfg = DeploymentConfig(model_id=MODEL, version="v1.0.0", **fields)
-    with pytest.raises(ValidationError, match=message) as caught:
-        cfg.validate()
+    with pytest.raises(ValidationError, match=message) as caught:  # sections: when built
+        DeploymentConfig(model_id=MODEL, version="v1.0.0", **fields).validate()
     assert "\n" not in str(caught.value)
 
 
@@ -161,13 +164,13 @@ def test_config_from_toml_and_json_files(tmp_path: Path) -> None:
     )
     cfg = DeploymentConfig.from_file(toml, deployment_id="from_cli", environment=None).validate()
     assert cfg.deployment_id == "from_cli" and cfg.environment == "staging"
-    assert cfg.resources == {"cpu": 2, "memory": "4Gi", "gpu": 0}
-    assert cfg.batching["max_batch_size"] == 4 and cfg.traffic_percentage == 25.0
+    assert cfg.resources.to_dict() == {"cpu": 2, "memory": "4Gi", "gpu": 0}
+    assert cfg.batching.max_batch_size == 4 and cfg.traffic_percentage == 25.0
 
     js = tmp_path / "deploy.json"
     js.write_text(json.dumps({"model_id": MODEL, "version": "v1", "scaling": {"max_replicas": 4}}))
     cfg = DeploymentConfig.from_file(js, version="v2").validate()
-    assert cfg.version == "v2" and cfg.scaling["max_replicas"] == 4
+    assert cfg.version == "v2" and cfg.scaling.max_replicas == 4
 
     (tmp_path / "bad.toml").write_text("model_id = \n")
     (tmp_path / "list.json").write_text("[1, 2]")
