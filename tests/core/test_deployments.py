@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import textwrap
 import threading
 import time
@@ -30,6 +31,7 @@ from core.deployments.config import ResourcesConfig, parse_memory
 from core.errors import DeploymentFailedError, OverloadedError, PayloadTooLargeError
 from core.events import recent_events
 from inference.architectures import build_model
+from inference.runtime import threads_per_os_thread
 from inference.synthetic import generate_call
 
 MODEL = "wildlife_detector"
@@ -382,6 +384,24 @@ def test_rollback_switches_to_the_previous_version_and_marks_revisions(ctx, mgr)
     with pytest.raises(ConflictError, match="no earlier healthy version"):
         mgr.rollback_deployment(DEP)
     assert mgr.get_deployment(DEP).version == "v1.0.0"
+
+
+def test_resources_cpu_sets_torch_threads_per_deployment(ctx, mgr) -> None:
+    """Each deployment's runtime runs with its own resources.cpu threads; the last deploy no
+    longer sets everyone's (README, "What resources.cpu means")."""
+    register("v1.0.0")
+    register("v2.0.0", seed=1)
+    main_thread = torch.get_num_threads()
+    two_replicas = {"min_replicas": 2, "max_replicas": 2}
+    mgr.deploy_model(config("v1.0.0", "one", resources={"cpu": 1}, scaling=two_replicas))
+    mgr.deploy_model(config("v2.0.0", "two", resources={"cpu": 2}))
+    one = mgr.pool.model_for("one")[1].runtime
+    two = mgr.pool.model_for("two")[1].runtime
+    if threads_per_os_thread():
+        assert (one.threads, two.threads) == (1, min(2, os.cpu_count() or 1))
+    assert one.replicas == 2 and two.replicas == 1
+    assert infer(mgr, deployment_id="one")["model_version"] == f"{MODEL}:v1.0.0"
+    assert torch.get_num_threads() == main_thread
 
 
 def test_rollback_without_a_previous_version_is_a_conflict(ctx, mgr) -> None:
