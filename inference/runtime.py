@@ -151,9 +151,10 @@ def threads_per_os_thread() -> bool:
 def configure_torch_threads(n: int) -> int:
     """Set torch's intra-op thread count, clamped to 1..os.cpu_count(); returns the value set.
 
-    Process-wide: it affects every model and runtime in this process, not one runtime.
-    torch keeps the OpenMP thread count per OS thread (a thread that already ran an op keeps
-    its old value), so running BatchedRuntime workers re-apply it before their next batch.
+    Process-wide: it affects every model and every runtime without its own
+    ``BatchingConfig.threads`` in this process. torch keeps the OpenMP thread count per OS
+    thread (a thread that already ran an op keeps its old value), so the workers of such
+    runtimes re-apply it before their next batch.
     """
     global _torch_threads
     n = max(1, min(int(n), os.cpu_count() or 1))
