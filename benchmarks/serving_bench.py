@@ -267,12 +267,12 @@ def main() -> None:
     parser.add_argument("--max-batch-delay-ms", type=float, help="default: the deployment default")
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
-    from core.deployments.config import DEFAULT_BATCHING
+    from core.deployments.config import BatchingSettings
 
     if args.max_batch_size is None:
-        args.max_batch_size = DEFAULT_BATCHING["max_batch_size"]
+        args.max_batch_size = BatchingSettings.max_batch_size
     if args.max_batch_delay_ms is None:
-        args.max_batch_delay_ms = DEFAULT_BATCHING["max_batch_delay_ms"]
+        args.max_batch_delay_ms = BatchingSettings.max_batch_delay_ms
     sizes = [int(c) for c in args.concurrency.split(",")]
 
     from rich.console import Console

@@ -30,17 +30,24 @@ Design decisions
 
 torch threads (measured, see below)
 -----------------------------------
-The intra-op thread *count* is process-global: ``configure_torch_threads`` changes it for
-every model and runtime in the process, not for one runtime. The OpenMP *pool*, however, is
-per OS thread: every thread that runs a torch op keeps (count - 1) helper threads for life.
-Once the process holds more OpenMP threads than cores, libgomp stops spinning between
-parallel regions and every forward pass pays futex wake-ups: small_cnn at batch 1 went from
-0.8 ms to 1.7-1.9 ms per pass just because a second, *idle* pool existed. Hence:
+``BatchingConfig.threads`` sets the intra-op thread count of *this runtime's* forward passes:
+each worker applies it on its own OS thread before a batch. That is per runtime because, with
+the OpenMP backend of the CPU wheels, torch keeps the count per OS thread (``set_num_threads``
+sets the calling thread's OpenMP ``nthreads`` and MKL's thread-local count; a thread that
+never ran an op starts from the last value set anywhere). Tested in tests/inference/
+test_runtime.py: two runtimes with 1 and 2 threads each see their own count. With another ATen
+backend (TBB, native) the count is process-wide, so ``threads`` is ignored with one warning.
+``configure_torch_threads`` is the process-wide knob (benchmarks); it reaches the workers of
+runtimes without ``threads``. The OpenMP *pool*, too, is per OS thread: every thread that runs
+a torch op keeps (count - 1) helper threads for life. Once the process holds more OpenMP
+threads than cores, libgomp stops spinning between parallel regions and every forward pass
+pays futex wake-ups: small_cnn at batch 1 went from 0.8 ms to 1.7-1.9 ms per pass just because
+a second, *idle* pool existed. Hence:
 
 * ``infer_now`` runs on a worker thread, never on the caller's (an event loop or an HTTP
   thread pool would otherwise each grow a pool and slow every worker down);
-* ``replicas x threads`` should not exceed the cores: with several replicas, call
-  ``configure_torch_threads(1)``;
+* ``replicas x threads`` should not exceed the cores: with several replicas, use
+  ``threads=1``;
 * with 2 intra-op threads on a 2-core host, a co-tenant CPU-bound process makes the OpenMP
   barriers collapse (runs of 4-200 windows/s instead of ~1,200), while 1 thread per replica
   degrades gracefully; prefer ``replicas=cores, threads=1`` on shared CPU hosts.
@@ -94,8 +101,8 @@ appended runs, counting a first single-pass run at 13:01, vs 0.9-1.1 ms without.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import math
 import os
 import threading
 import time
@@ -107,6 +114,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from inference.batching import BatchingConfig  # torch-free; re-exported here
 
 logger = logging.getLogger(__name__)
 
@@ -130,41 +139,22 @@ class RuntimeClosedError(RuntimeError):
     """The runtime was closed; it accepts no more requests and drops undrained ones."""
 
 
-@dataclass(frozen=True)
-class BatchingConfig:
-    """Batching knobs. Defaults were measured on a 2-core CPU (see the module docstring)."""
-
-    max_batch_size: int = 16
-    max_batch_delay_ms: float = 0.0
-    queue_capacity: int = 256
-    replicas: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("max_batch_size", "queue_capacity", "replicas"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"BatchingConfig.{name} must be an integer >= 1, got {value!r}")
-        delay = self.max_batch_delay_ms
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
-            raise ValueError(f"BatchingConfig.max_batch_delay_ms must be >= 0, got {delay!r}")
-        if not math.isfinite(delay):
-            raise ValueError(f"BatchingConfig.max_batch_delay_ms must be finite, got {delay!r}")
-        if self.queue_capacity < self.max_batch_size:
-            raise ValueError(
-                f"BatchingConfig.queue_capacity ({self.queue_capacity}) must be >= "
-                f"max_batch_size ({self.max_batch_size}), or batches could never fill"
-            )
-
-
 _torch_threads: int | None = None  # last configure_torch_threads() value, for live workers
+
+
+@functools.cache
+def threads_per_os_thread() -> bool:
+    """Whether torch keeps its intra-op thread count per OS thread (the OpenMP backend)."""
+    return "ATen parallel backend: OpenMP" in torch.__config__.parallel_info()
 
 
 def configure_torch_threads(n: int) -> int:
     """Set torch's intra-op thread count, clamped to 1..os.cpu_count(); returns the value set.
 
-    Process-wide: it affects every model and runtime in this process, not one runtime.
-    torch keeps the OpenMP thread count per OS thread (a thread that already ran an op keeps
-    its old value), so running BatchedRuntime workers re-apply it before their next batch.
+    Process-wide: it affects every model and every runtime without its own
+    ``BatchingConfig.threads`` in this process. torch keeps the OpenMP thread count per OS
+    thread (a thread that already ran an op keeps its old value), so the workers of such
+    runtimes re-apply it before their next batch.
     """
     global _torch_threads
     n = max(1, min(int(n), os.cpu_count() or 1))
@@ -215,6 +205,7 @@ class BatchedRuntime:
         self.on_batch = on_batch
         self._model = self._prepare(model)
         self._max_rows = config.max_batch_size
+        self._threads = self._own_threads(config.threads)
         self._delay_s = config.max_batch_delay_ms / 1000.0
 
         self._lock = threading.Lock()
@@ -367,6 +358,11 @@ class BatchedRuntime:
         return self._in_flight_rows
 
     @property
+    def threads(self) -> int | None:
+        """This runtime's intra-op threads per worker (None: the process-wide setting)."""
+        return self._threads
+
+    @property
     def replicas(self) -> int:
         """Target worker count (retiring workers that are finishing a batch excluded)."""
         with self._lock:
@@ -412,6 +408,20 @@ class BatchedRuntime:
         if not np.isfinite(x).all():
             raise ValueError("windows contain NaN or infinite values")
         return x
+
+    def _own_threads(self, wanted: int | None) -> int | None:
+        """``config.threads`` clamped to 1..cores; None where torch cannot set it per thread."""
+        if wanted is None:
+            return None
+        if not threads_per_os_thread():
+            logger.warning(
+                "runtime %r: torch's parallel backend is not OpenMP, so its thread count is "
+                "process-wide; threads=%d is ignored",
+                self.name,
+                wanted,
+            )
+            return None
+        return max(1, min(wanted, os.cpu_count() or 1))
 
     def _retry_after_locked(self) -> float:
         active = max(1, sum(1 for w in self._workers if not w.retiring))
@@ -515,7 +525,7 @@ class BatchedRuntime:
 
     def _execute(self, batch: list[_Request], record: bool = True) -> None:
         """One forward pass (several only for an oversized request); resolve every future."""
-        wanted = _torch_threads
+        wanted = _torch_threads if self._threads is None else self._threads
         if wanted is not None and torch.get_num_threads() != wanted:
             torch.set_num_threads(wanted)
         model = self._model  # one snapshot per batch: swap_model only affects later batches

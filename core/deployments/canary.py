@@ -119,11 +119,11 @@ class CanaryController:
         return {
             "deployment_id": row.deployment_id,
             **summary(row),
-            "steps": config.canary["steps"],
+            "steps": list(config.canary.steps),
             "next_weight": next_weight(config, row.weight) if row.state in ACTIVE else None,
             "step_seconds": step_seconds(config),
             "seconds_at_weight": max(0.0, now - row.step_started_at),
-            "analysis_interval_s": config.canary["analysis_interval_s"],
+            "analysis_interval_s": config.canary.analysis_interval_s,
             "next_analysis_in_s": (
                 max(0.0, row.next_analysis_at - now) if row.state == "progressing" else None
             ),
@@ -134,7 +134,7 @@ class CanaryController:
             "success_rate": row.passes / decisive if decisive else None,
             "success_threshold": config.canary_success_threshold,
             "consecutive_failures": row.consecutive_failures,
-            "failure_threshold": config.canary["failure_threshold"],
+            "failure_threshold": config.canary.failure_threshold,
             "last_verdict": row.last_verdict,
             "recent_checks": [
                 {
@@ -186,7 +186,7 @@ class CanaryController:
                 f"{stable.model_ref} keeps serving all traffic"
             ) from None
         share = config.traffic_percentage
-        weight = float(share) if 0 < share < 100 else float(config.canary["steps"][0])
+        weight = float(share) if 0 < share < 100 else float(config.canary.steps[0])
         try:
             self.store.start(
                 config, canary_ref=served.model_ref, weight=weight, now=self.clock(), actor=actor

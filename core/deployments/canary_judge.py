@@ -31,11 +31,13 @@ too little data) or some metric is unsure; ``FAIL`` when some metric fails; ``PA
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from core.deployments.sections import CanaryConfig
 
 if TYPE_CHECKING:  # scipy (via core.stats) loads on the first analysis, not with the manager
     from core.stats import BinaryStats
@@ -57,19 +59,22 @@ class ArmSample:
 
 @dataclass(frozen=True)
 class JudgeSettings:
-    min_samples: int = 100  # requests per arm before anything is judged
-    min_feedback: int = 30  # labelled requests per arm before accuracy is judged
-    alpha: float = 0.05  # family-wise, over the metrics of one analysis
-    error_margin: float = 0.01  # absolute: 1 percentage point more errors is tolerated
-    latency_tolerance: float = 0.20  # relative, on p95 and median
-    latency_margin_ms: float = 5.0  # absolute, on p95 and median
-    accuracy_margin: float = 0.02  # absolute: 2 points less accurate is tolerated
+    """The judge's settings; defaults (documented there) are ``CanaryConfig``'s."""
+
+    min_samples: int = CanaryConfig.min_samples
+    min_feedback: int = CanaryConfig.min_feedback
+    alpha: float = CanaryConfig.alpha
+    error_margin: float = CanaryConfig.error_margin
+    latency_tolerance: float = CanaryConfig.latency_tolerance
+    latency_margin_ms: float = CanaryConfig.latency_margin_ms
+    accuracy_margin: float = CanaryConfig.accuracy_margin
 
     @classmethod
-    def from_config(cls, canary: dict[str, Any]) -> JudgeSettings:
-        """The judge's keys of a ``DeploymentConfig.canary`` section."""
+    def from_config(cls, canary: CanaryConfig | Mapping[str, Any]) -> JudgeSettings:
+        """The judge's keys of a ``DeploymentConfig.canary`` section (or of a plain dict)."""
+        data = canary if isinstance(canary, Mapping) else canary.to_dict()
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in canary.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)

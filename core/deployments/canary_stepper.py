@@ -39,15 +39,15 @@ JUDGE = "canary-judge"  # the actor of automatic steps, promotions and aborts
 
 def step_seconds(config: DeploymentConfig) -> float:
     """Time at each weight: explicit, or ``canary_duration_hours`` over the weights below 100."""
-    explicit = config.canary["step_seconds"]
+    explicit = config.canary.step_seconds
     if explicit is not None:
         return float(explicit)
-    below = [s for s in config.canary["steps"] if s < 100] or [0]
+    below = [s for s in list(config.canary.steps) if s < 100] or [0]
     return config.canary_duration_hours * 3600.0 / len(below)
 
 
 def next_weight(config: DeploymentConfig, weight: float) -> float:
-    return next((float(s) for s in config.canary["steps"] if s > weight), 100.0)
+    return next((float(s) for s in list(config.canary.steps) if s > weight), 100.0)
 
 
 def decide(row: CanaryRow, config: DeploymentConfig, verdict: Verdict, now: float):
@@ -61,7 +61,7 @@ def decide(row: CanaryRow, config: DeploymentConfig, verdict: Verdict, now: floa
         row.consecutive_failures += 1
     else:  # INCONCLUSIVE neither helps nor hurts
         row.inconclusive += 1
-    if row.consecutive_failures >= int(config.canary["failure_threshold"]):
+    if row.consecutive_failures >= int(config.canary.failure_threshold):
         return "aborted", 0.0
     if verdict.outcome != PASS or now - row.step_started_at < step_seconds(config):
         return "", row.weight
@@ -137,7 +137,7 @@ class CanaryStepper:
             evidence = {**verdict.to_dict(), "weight": row.weight, "batches": len(batches)}
             row.checks += 1
             row.last_verdict = evidence
-            row.next_analysis_at = now + float(config.canary["analysis_interval_s"])
+            row.next_analysis_at = now + float(config.canary.analysis_interval_s)
             row.updated_at = utcnow()
             session.add(CanaryCheckRow(
                 canary_id=canary_id, weight=row.weight, verdict=verdict.outcome,
@@ -160,7 +160,7 @@ class CanaryStepper:
                     session, row, f"passed every step ({verdict.reason})", JUDGE, evidence
                 )
             elif action == "aborted":
-                failures = config.canary["failure_threshold"]
+                failures = config.canary.failure_threshold
                 c.store.abort_in(
                     session, row, f"{failures} consecutive failed analyses: {verdict.reason}",
                     JUDGE, failed=True, evidence=evidence,
@@ -181,12 +181,12 @@ class CanaryStepper:
                 continue
             check = route.health_check
             last, failures = self._probes.get(route.canary_id, (float("-inf"), 0))
-            if now - last < float(check["interval"]):
+            if now - last < float(check.interval):
                 continue
-            result = probe_runtime(route.model, timeout_s=float(check["timeout"]))
+            result = probe_runtime(route.model, timeout_s=float(check.timeout))
             failures = 0 if result.ok else failures + 1
             self._probes[route.canary_id] = (now, failures)
-            if failures < int(check["failure_threshold"]):
+            if failures < int(check.failure_threshold):
                 continue
             try:
                 self.store.abort(

@@ -82,7 +82,7 @@ class CanaryStore:
                 version=config.version, canary_ref=canary_ref, stable_ref=stable.serving_ref,
                 state="progressing", weight=weight, config=stored.to_dict(),
                 step_started_at=now,
-                next_analysis_at=now + float(config.canary["analysis_interval_s"]),
+                next_analysis_at=now + float(config.canary.analysis_interval_s),
                 reason="started", actor=actor or self.audit.default_actor,
             )  # fmt: skip
             session.add(row)
@@ -103,7 +103,7 @@ class CanaryStore:
                 f"{config.deployment_id}: canary {canary_ref} takes {weight:g}% "
                 f"(stable {row.stable_ref})",
                 source=config.deployment_id,
-                data={**summary(row), "steps": config.canary["steps"]},
+                data={**summary(row), "steps": list(config.canary.steps)},
                 session=session,
             )
             return summary(row)
@@ -222,7 +222,8 @@ class CanaryStore:
             row.state = "paused" if paused else "progressing"
             if not paused:  # judge only what comes after the pause, on a fresh step clock
                 row.step_started_at = now
-                row.next_analysis_at = now + float(row.config["canary"]["analysis_interval_s"])
+                interval = DeploymentConfig.from_dict(row.config).canary.analysis_interval_s
+                row.next_analysis_at = now + float(interval)
                 session.exec(delete(CanarySampleRow).where(CanarySampleRow.canary_id == row.id))
             row.updated_at = utcnow()
             session.add(row)

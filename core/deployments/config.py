@@ -1,61 +1,53 @@
-"""``DeploymentConfig``: the seed's fields plus the batching settings, validated at the edge."""
+"""``DeploymentConfig``: the seed's fields plus typed sections, validated at the edge.
+
+The sections (resources, scaling, health_check, batching, canary, ensemble) are frozen
+dataclasses defined in ``core/deployments/sections.py`` with their defaults; plain dicts (the
+seed's constructor, a TOML/JSON file, an HTTP body, a stored row) are converted once, in
+``__post_init__``. ``to_dict()`` gives back the plain JSON shape.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from core.deployments.sections import (
+    BatchingSettings,
+    CanaryConfig,
+    EnsembleSpec,
+    HealthCheckConfig,
+    ResourcesConfig,
+    ScalingConfig,
+    Section,
+    check_number,
+    parse_memory,
+)
 from core.errors import ValidationError
 
+__all__ = [
+    "BatchingSettings",
+    "CanaryConfig",
+    "DeploymentConfig",
+    "EnsembleSpec",
+    "HealthCheckConfig",
+    "ResourcesConfig",
+    "ScalingConfig",
+    "parse_memory",
+]
+
 _DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T)?B?\s*$")
-_MEMORY_UNITS = {
-    None: 1,
-    "K": 1000,
-    "M": 1000**2,
-    "G": 1000**3,
-    "T": 1000**4,
-    "Ki": 1024,
-    "Mi": 1024**2,
-    "Gi": 1024**3,
-    "Ti": 1024**4,
+_SECTIONS: dict[str, type[Section]] = {
+    "resources": ResourcesConfig,
+    "scaling": ScalingConfig,
+    "health_check": HealthCheckConfig,
+    "batching": BatchingSettings,
+    "canary": CanaryConfig,
 }
-
-DEFAULT_RESOURCES = {"cpu": 1, "memory": "2Gi", "gpu": 0}
-DEFAULT_SCALING = {"min_replicas": 1, "max_replicas": 2, "target_cpu_utilization": 70}
-DEFAULT_HEALTH_CHECK = {"interval": 30, "timeout": 10, "failure_threshold": 3}
-# Chosen by benchmarks/runtime_bench.py on this kind of machine (see inference/runtime.py): no
-# delay, because requests that arrive during a forward pass form the next batch anyway.
-DEFAULT_BATCHING = {"max_batch_size": 16, "max_batch_delay_ms": 0.0, "queue_capacity": 256}
-# Canary stepping and judging (core/deployments/canary.py, canary_judge.py). step_seconds None:
-# canary_duration_hours spread evenly over the weights below 100.
-DEFAULT_CANARY = {
-    "steps": [5, 25, 50, 100],
-    "analysis_interval_s": 60.0,
-    "step_seconds": None,
-    "failure_threshold": 2,
-    "min_samples": 100,
-    "min_feedback": 30,
-    "alpha": 0.05,
-    "error_margin": 0.01,
-    "latency_tolerance": 0.2,
-    "latency_margin_ms": 5.0,
-    "accuracy_margin": 0.02,
-}
-
-
-def parse_memory(value: str | int | float) -> int:
-    """``"4Gi"`` -> 4294967296 bytes; a bare number is bytes."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    m = _MEMORY.match(str(value))
-    if not m:
-        raise ValidationError(f"resources.memory {value!r} is not a size like 512Mi or 4Gi")
-    return int(float(m.group(1)) * _MEMORY_UNITS[m.group(2)])
 
 
 @dataclass
@@ -64,35 +56,33 @@ class DeploymentConfig:
     version: str = ""
     deployment_id: str = ""
     environment: str = "production"
-    resources: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
-    scaling: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SCALING))
-    health_check: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_HEALTH_CHECK))
+    # A section or a partial dict merged over its defaults (converted in __post_init__).
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
+    health_check: HealthCheckConfig = field(default_factory=HealthCheckConfig)
     traffic_percentage: float = 100.0
     rollback_on_error: bool = True
     canary_deployment: bool = False
     canary_success_threshold: float = 0.95
     canary_duration_hours: float = 24.0
-    batching: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_BATCHING))
+    batching: BatchingSettings = field(default_factory=BatchingSettings)
     max_audio_seconds: float = 60.0
-    canary: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CANARY))
+    canary: CanaryConfig = field(default_factory=CanaryConfig)
     # {"models": ["id:version", ...], "voting_strategy": ..., "weights": [...]} (ensemble.py)
-    ensemble: dict[str, Any] | None = None
+    ensemble: EnsembleSpec | None = None
 
     def __post_init__(self) -> None:
-        members = (self.ensemble or {}).get("models") if isinstance(self.ensemble, dict) else None
-        if not (self.model_id and self.version) and members and isinstance(members[0], str):
-            self.model_id, _, self.version = members[0].rpartition(":")
+        # The one edge where dicts become sections: partial dicts merge over the defaults,
+        # unknown keys and out-of-range values raise a ValidationError naming section.key.
+        for name, section in _SECTIONS.items():
+            setattr(self, name, section.from_value(getattr(self, name)))
+        if self.ensemble is not None:
+            self.ensemble = EnsembleSpec.parse(self.ensemble)
+            if not (self.model_id and self.version):
+                self.model_id, _, self.version = self.ensemble.members[0].rpartition(":")
         if not self.deployment_id and self.model_id and self.version:
             safe_version = re.sub(r"[^A-Za-z0-9]+", "_", self.version).strip("_")
             self.deployment_id = f"{self.model_id}_{safe_version}_{self.environment}"
-        # Partial dicts from a file or the seed's example merge over the defaults.
-        self.resources = {**DEFAULT_RESOURCES, **(self.resources or {})}
-        self.scaling = {**DEFAULT_SCALING, **(self.scaling or {})}
-        self.health_check = {**DEFAULT_HEALTH_CHECK, **(self.health_check or {})}
-        self.batching = {**DEFAULT_BATCHING, **(self.batching or {})}
-        self.canary = {**DEFAULT_CANARY, **(self.canary or {})}
-        if isinstance(self.canary["steps"], list | tuple):
-            self.canary["steps"] = list(self.canary["steps"])  # never share the default's list
 
     @property
     def model_ref(self) -> str:
@@ -101,109 +91,55 @@ class DeploymentConfig:
     @property
     def serving_ref(self) -> str:
         """What answers this deployment's requests: the version, or the ensemble."""
-        if not self.ensemble:
+        if self.ensemble is None:
             return self.model_ref
-        from core.deployments.ensemble import EnsembleSpec
-
-        return EnsembleSpec.parse(self.ensemble).ref(self.deployment_id)
+        return self.ensemble.ref(self.deployment_id)
 
     @property
     def memory_bytes(self) -> int:
-        return parse_memory(self.resources["memory"])
+        return self.resources.memory_bytes
 
     def validate(self) -> DeploymentConfig:
-        """Raise one ValidationError naming the first fault; returns self for chaining."""
+        """Raise one ValidationError naming the first fault; returns self for chaining.
 
-        def number(section: str, key: str, value: Any, low: float, high: float | None = None,
-                   integer: bool = False) -> None:  # fmt: skip
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            ok = ok and (not integer or float(value).is_integer())
-            ok = ok and value >= low and (high is None or value <= high)
-            if not ok:
-                bound = f">= {low}" if high is None else f"between {low} and {high}"
-                kind = "an integer" if integer else "a number"
-                raise ValidationError(f"{section}.{key} must be {kind} {bound}, got {value!r}")
-
+        The sections validated themselves when they were built; this checks the rest."""
         if not _DEPLOYMENT_ID.match(self.deployment_id or ""):
             raise ValidationError(
                 f"invalid deployment_id {self.deployment_id!r}: letters, digits, '_', '-', '.'"
             )
         if not self.environment or not _DEPLOYMENT_ID.match(self.environment):
             raise ValidationError(f"invalid environment {self.environment!r}")
-        for section, allowed in (
-            ("resources", DEFAULT_RESOURCES),
-            ("scaling", DEFAULT_SCALING),
-            ("health_check", DEFAULT_HEALTH_CHECK),
-            ("batching", DEFAULT_BATCHING),
-            ("canary", DEFAULT_CANARY),
-        ):
-            unknown = set(getattr(self, section)) - set(allowed)
-            if unknown:
-                raise ValidationError(
-                    f"unknown {section} keys: {', '.join(sorted(unknown))}; "
-                    f"known: {', '.join(allowed)}"
-                )
-        number("resources", "cpu", self.resources["cpu"], 0.1, 1024)
-        number("resources", "gpu", self.resources["gpu"], 0, 64, integer=True)
-        if self.memory_bytes < 64 * 1024**2:
-            raise ValidationError(f"resources.memory {self.resources['memory']!r} is below 64Mi")
-        s = self.scaling
-        number("scaling", "min_replicas", s["min_replicas"], 1, 64, integer=True)
-        number("scaling", "max_replicas", s["max_replicas"], 1, 64, integer=True)
-        if s["max_replicas"] < s["min_replicas"]:
-            raise ValidationError(
-                f"scaling.max_replicas ({s['max_replicas']}) is below "
-                f"min_replicas ({s['min_replicas']})"
-            )
-        number("scaling", "target_cpu_utilization", s["target_cpu_utilization"], 1, 100)
-        h = self.health_check
-        number("health_check", "interval", h["interval"], 0.05)
-        number("health_check", "timeout", h["timeout"], 0.01)
-        number("health_check", "failure_threshold", h["failure_threshold"], 1, 1000, integer=True)
-        b = self.batching
-        number("batching", "max_batch_size", b["max_batch_size"], 1, 1024, integer=True)
-        number("batching", "max_batch_delay_ms", b["max_batch_delay_ms"], 0, 1000)
-        number("batching", "queue_capacity", b["queue_capacity"], 1, 100_000, integer=True)
-        if b["queue_capacity"] < b["max_batch_size"]:
-            raise ValidationError("batching.queue_capacity must be at least max_batch_size")
-        number("config", "traffic_percentage", self.traffic_percentage, 0, 100)
-        number("config", "canary_success_threshold", self.canary_success_threshold, 0, 1)
-        number("config", "canary_duration_hours", self.canary_duration_hours, 0)
-        number("config", "max_audio_seconds", self.max_audio_seconds, 0.1, 3600)
-        self._validate_canary(number)
-        if self.ensemble is not None:
-            from core.deployments.ensemble import EnsembleSpec
-
-            EnsembleSpec.parse(self.ensemble)
+        check_number("config.traffic_percentage", self.traffic_percentage, 0, 100)
+        check_number("config.canary_success_threshold", self.canary_success_threshold, 0, 1)
+        check_number("config.canary_duration_hours", self.canary_duration_hours, 0)
+        check_number("config.max_audio_seconds", self.max_audio_seconds, 0.1, 3600)
         return self
 
-    def _validate_canary(self, number: Any) -> None:
-        c = self.canary
-        steps = c["steps"]
-        if (
-            not isinstance(steps, list)
-            or not steps
-            or any(isinstance(x, bool) or not isinstance(x, int | float) for x in steps)
-            or any(not 0 < x <= 100 for x in steps)
-            or any(b <= a for a, b in zip(steps, steps[1:], strict=False))
-            or steps[-1] != 100
-        ):
-            raise ValidationError(
-                f"canary.steps must be increasing percentages in (0, 100] ending at 100, "
-                f"got {steps!r}"
-            )
-        number("canary", "analysis_interval_s", c["analysis_interval_s"], 0.001)
-        if c["step_seconds"] is not None:
-            number("canary", "step_seconds", c["step_seconds"], 0)
-        number("canary", "failure_threshold", c["failure_threshold"], 1, 1000, integer=True)
-        number("canary", "min_samples", c["min_samples"], 2, integer=True)
-        number("canary", "min_feedback", c["min_feedback"], 2, integer=True)
-        number("canary", "alpha", c["alpha"], 0.0001, 0.5)
-        for key in ("error_margin", "latency_tolerance", "latency_margin_ms", "accuracy_margin"):
-            number("canary", key, c[key], 0)
-
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON-able values, sections as dicts: stored rows, ``--json`` and HTTP."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dict() if hasattr(value, "to_dict") else value
+        return out
+
+    def to_toml(self) -> str:
+        """The config as a TOML document that ``from_file`` reads back (None values omitted:
+        they are the defaults)."""
+        top = {k: v for k, v in self.to_dict().items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in self.to_dict().items() if isinstance(v, dict)}
+        lines = [f"{k} = {_toml_value(v)}" for k, v in top.items() if v is not None]
+        for name, table in tables.items():
+            lines += ["", f"[{name}]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
+        return "\n".join(lines) + "\n"
+
+    def to_file(self, path: str | Path) -> Path:
+        """Write TOML (``.toml``) or JSON (anything else) that ``from_file`` reads back."""
+        path = Path(path)
+        text = self.to_toml() if path.suffix == ".toml" else json.dumps(self.to_dict(), indent=2)
+        path.write_text(text)
+        return path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeploymentConfig:
@@ -231,3 +167,22 @@ class DeploymentConfig:
             raise ValidationError(f"{path} must hold a table/object of deployment fields")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(data)
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML literal for the scalars and lists a config holds."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ValidationError(f"cannot write {value!r} to TOML")

@@ -20,9 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import math
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -33,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.deployments.probe import probe_runtime
+from core.deployments.sections import EnsembleSpec
 from core.deployments.served import ServedModel
 from core.errors import ValidationError
 from core.lifecycle import TRANSITIONS, ModelStatus
@@ -44,66 +42,9 @@ if TYPE_CHECKING:
     from core.model_metadata import ModelMetadata
     from core.registry import ModelRegistry
 
-STRATEGIES = ("weighted_average", "majority")
 # Weight of the averaged probabilities in majority votes: breaks ties (visible in float32) while
 # moving a vote share by at most 1e-4.
 TIE_BREAK = 1e-4
-
-
-@dataclass(frozen=True)
-class EnsembleSpec:
-    members: tuple[str, ...]
-    voting_strategy: str
-    weights: tuple[float, ...]
-
-    @classmethod
-    def parse(cls, data: Any) -> EnsembleSpec:
-        """Validate the seed's ``ensemble_config`` shape; weights default to equal."""
-        if not isinstance(data, dict):
-            raise ValidationError("ensemble must be a table with models, voting_strategy, weights")
-        unknown = set(data) - {"models", "voting_strategy", "weights"}
-        if unknown:
-            raise ValidationError(f"unknown ensemble keys: {', '.join(sorted(unknown))}")
-        models = data.get("models")
-        if not isinstance(models, list | tuple) or len(models) < 2:
-            raise ValidationError("ensemble.models needs at least two 'model_id:version' entries")
-        members = tuple(str(m).strip() for m in models)
-        for ref in members:
-            parse_model_ref(ref)
-        if len(set(members)) != len(members):
-            raise ValidationError("ensemble.models lists a version twice")
-        strategy = data.get("voting_strategy", "weighted_average")
-        if strategy not in STRATEGIES:
-            raise ValidationError(
-                f"ensemble.voting_strategy {strategy!r} is unknown; expected one of "
-                f"{', '.join(STRATEGIES)}"
-            )
-        weights = data.get("weights")
-        if weights is None:
-            weights = [1.0] * len(members)
-        if not isinstance(weights, list | tuple) or len(weights) != len(members):
-            raise ValidationError(
-                f"ensemble.weights must have one weight per model ({len(members)}), got {weights!r}"
-            )
-        if any(
-            isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0
-            for w in weights
-        ):
-            raise ValidationError(f"ensemble.weights must be non-negative numbers, got {weights!r}")
-        if sum(weights) <= 0:
-            raise ValidationError("ensemble.weights must not all be zero")
-        return cls(members, strategy, tuple(float(w) for w in weights))
-
-    def ref(self, deployment_id: str) -> str:
-        canonical = json.dumps([self.members, self.voting_strategy, self.weights])
-        return f"ensemble:{deployment_id}@{hashlib.sha256(canonical.encode()).hexdigest()[:8]}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "models": list(self.members),
-            "voting_strategy": self.voting_strategy,
-            "weights": list(self.weights),
-        }
 
 
 def combine(outputs: list[np.ndarray], weights: tuple[float, ...], strategy: str) -> np.ndarray:
@@ -271,7 +212,7 @@ class EnsembleLoader:
                 members=members, spec=spec,
             )  # fmt: skip
             if verify:
-                result = probe_runtime(model, timeout_s=float(config.health_check["timeout"]))
+                result = probe_runtime(model, timeout_s=float(config.health_check.timeout))
                 if not result.ok:
                     raise RuntimeError(f"health check failed: {result.detail}")
         except Exception:

@@ -47,7 +47,7 @@ class ModelLoader:
     def load(self, meta: ModelMetadata, config: DeploymentConfig) -> ServedModel:
         """Verified weights -> module -> batched runtime, warmed up."""
         from inference.features import FeatureConfig
-        from inference.runtime import BatchedRuntime, BatchingConfig, configure_torch_threads
+        from inference.runtime import BatchedRuntime
 
         labels = meta.labels
         if len(labels) < 2:
@@ -58,16 +58,10 @@ class ModelLoader:
                 lambda: self.registry.load_model(meta.model_id, meta.version),
             )
         device = self._device(config)
-        configure_torch_threads(max(1, int(config.resources["cpu"])))
-        batching = config.batching
+        # resources.cpu: torch threads of this runtime's workers only (README, "resources.cpu").
         runtime = BatchedRuntime(
             module,
-            BatchingConfig(
-                max_batch_size=int(batching["max_batch_size"]),
-                max_batch_delay_ms=float(batching["max_batch_delay_ms"]),
-                queue_capacity=int(batching["queue_capacity"]),
-                replicas=int(config.scaling["min_replicas"]),
-            ),
+            config.batching.runtime(config.scaling.min_replicas, config.resources.threads),
             device=device,
             name=meta.ref,
             on_batch=self.on_batch(meta.ref) if self.on_batch else None,
@@ -82,7 +76,7 @@ class ModelLoader:
         return served
 
     def _device(self, config: DeploymentConfig) -> str:
-        if int(config.resources.get("gpu", 0)) <= 0:
+        if config.resources.gpu <= 0:
             return "cpu"
         import torch
 
@@ -90,7 +84,7 @@ class ModelLoader:
             return "cuda"
         events.emit(
             "deployment.gpu_unavailable",
-            f"{config.deployment_id} asked for {config.resources['gpu']} GPU(s) but CUDA is not "
+            f"{config.deployment_id} asked for {config.resources.gpu} GPU(s) but CUDA is not "
             "available here; serving on the CPU",
             source=config.deployment_id,
             severity="warning",
@@ -100,7 +94,7 @@ class ModelLoader:
     def verified_load(self, meta: ModelMetadata, config: DeploymentConfig) -> ServedModel:
         """Load, warm up and probe; any failure closes what was started and raises."""
         served = self.load(meta, config)
-        result = probe_runtime(served, timeout_s=float(config.health_check["timeout"]))
+        result = probe_runtime(served, timeout_s=float(config.health_check.timeout))
         if not result.ok:
             served.runtime.close(drain=False)
             raise RuntimeError(f"health check failed: {result.detail}")

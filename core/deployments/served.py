@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.deployments.config import DeploymentConfig
+from core.deployments.sections import HealthCheckConfig
 
 if TYPE_CHECKING:
     from inference.runtime import BatchedRuntime
@@ -40,7 +41,7 @@ class CanaryRoute:
     weight: float  # percent
     canary_id: int
     salt: str
-    health_check: dict[str, Any]  # the canary's own probe settings
+    health_check: HealthCheckConfig  # the canary's own probe settings
 
     def takes(self, unit_id: str) -> bool:
         return stable_fraction(f"{self.salt}:{unit_id}") * 100.0 < self.weight

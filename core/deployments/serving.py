@@ -258,7 +258,7 @@ class LocalServing:
                 )
                 return None
         salt = f"canary:{info.deployment_id}:{row.id}"
-        return CanaryRoute(served, row.weight, row.id, salt, dict(config.health_check))
+        return CanaryRoute(served, row.weight, row.id, salt, config.health_check)
 
     def _drop_handover(self) -> None:
         """Canaries verified here but not served here are not needed."""

@@ -65,7 +65,7 @@ class Supervisor:
             }
         local = self.serving.model_for(deployment_id) or self.serving.reconcile_one(info)
         dep, served = local
-        result = probe_runtime(served, timeout_s=float(info.config.health_check["timeout"]))
+        result = probe_runtime(served, timeout_s=float(info.config.health_check.timeout))
         self._note_probe(dep, info, result.ok, result.detail)
         return {
             "deployment_id": deployment_id,
@@ -80,7 +80,7 @@ class Supervisor:
 
     def _note_probe(self, dep: ServedDeployment, info: DeploymentInfo, ok: bool, detail: str):
         dep.last_probe = time.monotonic()
-        threshold = int(info.config.health_check["failure_threshold"])
+        threshold = int(info.config.health_check.failure_threshold)
         if ok:
             was_unhealthy = not dep.healthy
             dep.consecutive_failures, dep.healthy = 0, True
@@ -130,11 +130,11 @@ class Supervisor:
         snapshot = self.serving.snapshot()
         for deployment_id in snapshot.deployments:
             dep, served = snapshot.model_for(deployment_id)
-            if now - dep.last_probe >= float(dep.config.health_check["interval"]):
+            if now - dep.last_probe >= float(dep.config.health_check.interval):
                 due.append((dep, served, self.store.get(deployment_id)))
             self._autoscale(dep, served)
         # All due probes run at once: a hung model costs the tick one timeout, not one each.
-        targets = [(served, float(info.config.health_check["timeout"])) for _d, served, info in due]
+        targets = [(served, float(info.config.health_check.timeout)) for _d, served, info in due]
         for (dep, _served, info), result in zip(due, probe_runtimes(targets), strict=True):
             self._note_probe(dep, info, result.ok, result.detail)
         self.error_rollback.evaluate(self.monitor)
@@ -164,10 +164,10 @@ class Supervisor:
         scaling = dep.config.scaling
         runtime = served.runtime
         replicas = runtime.replicas
-        backlog = runtime.queue_depth > int(dep.config.batching["max_batch_size"]) * replicas
+        backlog = runtime.queue_depth > int(dep.config.batching.max_batch_size) * replicas
         cpu, _ = self.tracker.process_usage()
-        utilisation = cpu / max(float(dep.config.resources["cpu"]), 0.1)
-        target = float(scaling["target_cpu_utilization"])
+        utilisation = cpu / max(float(dep.config.resources.cpu), 0.1)
+        target = float(scaling.target_cpu_utilization)
         state = dep.extra.setdefault("autoscale", {"busy": 0, "idle": 0, "changed": 0.0})
         busy = backlog or utilisation > target
         idle = runtime.queue_depth == 0 and utilisation < target / 2
@@ -176,9 +176,9 @@ class Supervisor:
         if time.monotonic() - state["changed"] < COOLDOWN_S:
             return
         wanted = replicas
-        if state["busy"] >= UP_TICKS and replicas < int(scaling["max_replicas"]):
+        if state["busy"] >= UP_TICKS and replicas < int(scaling.max_replicas):
             wanted = replicas + 1
-        elif state["idle"] >= DOWN_TICKS and replicas > int(scaling["min_replicas"]):
+        elif state["idle"] >= DOWN_TICKS and replicas > int(scaling.min_replicas):
             wanted = replicas - 1
         if wanted == replicas:
             return

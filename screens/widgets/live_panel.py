@@ -219,7 +219,7 @@ class LivePanel(VerticalScroll):
         block.set_class(canary is not None, "-active")
         if canary is not None:
             block.update(canary_block(canary, tones))
-        capacity = int(info.config.batching.get("queue_capacity", 0))
+        capacity = info.config.batching.queue_capacity
         dist = metrics.batch_size_distribution if metrics else {}
         queue = metrics.queue_depth if metrics else 0
         self.query_one("#live-batches", Static).update(batch_chart(dist, queue, capacity, tones))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import textwrap
 import threading
 import time
@@ -26,10 +27,11 @@ from core import (
     get_model_registry,
 )
 from core.deployments import DeploymentConfig, DeploymentManager, get_deployment_manager
-from core.deployments.config import parse_memory
+from core.deployments.config import ResourcesConfig, parse_memory
 from core.errors import DeploymentFailedError, OverloadedError, PayloadTooLargeError
 from core.events import recent_events
 from inference.architectures import build_model
+from inference.runtime import threads_per_os_thread
 from inference.synthetic import generate_call
 
 MODEL = "wildlife_detector"
@@ -84,11 +86,15 @@ def test_config_defaults_and_derived_fields() -> None:
     cfg = DeploymentConfig(model_id=MODEL, version="v2.1.0").validate()
     assert cfg.deployment_id == "wildlife_detector_v2_1_0_production"
     assert cfg.model_ref == "wildlife_detector:v2.1.0"
-    assert cfg.resources == {"cpu": 1, "memory": "2Gi", "gpu": 0}
+    assert cfg.resources == ResourcesConfig(cpu=1, memory="2Gi", gpu=0)
     assert cfg.memory_bytes == 2 * 1024**3
     # Partial sections (the seed's example gives only some keys) merge over the defaults.
     partial = DeploymentConfig(model_id=MODEL, version="v1", scaling={"max_replicas": 5})
-    assert partial.scaling == {"min_replicas": 1, "max_replicas": 5, "target_cpu_utilization": 70}
+    assert partial.scaling.to_dict() == {
+        "min_replicas": 1,
+        "max_replicas": 5,
+        "target_cpu_utilization": 70,
+    }
     assert parse_memory("512Mi") == 512 * 1024**2 and parse_memory("1G") == 10**9
     assert parse_memory(1234) == 1234
     again = DeploymentConfig.from_dict(cfg.to_dict())
@@ -127,9 +133,8 @@ def test_config_defaults_and_derived_fields() -> None:
     ],
 )
 def test_config_validation_names_the_fault(fields: dict[str, Any], message: str) -> None:
-    cfg = DeploymentConfig(model_id=MODEL, version="v1.0.0", **fields)
-    with pytest.raises(ValidationError, match=message) as caught:
-        cfg.validate()
+    with pytest.raises(ValidationError, match=message) as caught:  # sections: when built
+        DeploymentConfig(model_id=MODEL, version="v1.0.0", **fields).validate()
     assert "\n" not in str(caught.value)
 
 
@@ -161,13 +166,13 @@ def test_config_from_toml_and_json_files(tmp_path: Path) -> None:
     )
     cfg = DeploymentConfig.from_file(toml, deployment_id="from_cli", environment=None).validate()
     assert cfg.deployment_id == "from_cli" and cfg.environment == "staging"
-    assert cfg.resources == {"cpu": 2, "memory": "4Gi", "gpu": 0}
-    assert cfg.batching["max_batch_size"] == 4 and cfg.traffic_percentage == 25.0
+    assert cfg.resources.to_dict() == {"cpu": 2, "memory": "4Gi", "gpu": 0}
+    assert cfg.batching.max_batch_size == 4 and cfg.traffic_percentage == 25.0
 
     js = tmp_path / "deploy.json"
     js.write_text(json.dumps({"model_id": MODEL, "version": "v1", "scaling": {"max_replicas": 4}}))
     cfg = DeploymentConfig.from_file(js, version="v2").validate()
-    assert cfg.version == "v2" and cfg.scaling["max_replicas"] == 4
+    assert cfg.version == "v2" and cfg.scaling.max_replicas == 4
 
     (tmp_path / "bad.toml").write_text("model_id = \n")
     (tmp_path / "list.json").write_text("[1, 2]")
@@ -379,6 +384,24 @@ def test_rollback_switches_to_the_previous_version_and_marks_revisions(ctx, mgr)
     with pytest.raises(ConflictError, match="no earlier healthy version"):
         mgr.rollback_deployment(DEP)
     assert mgr.get_deployment(DEP).version == "v1.0.0"
+
+
+def test_resources_cpu_sets_torch_threads_per_deployment(ctx, mgr) -> None:
+    """Each deployment's runtime runs with its own resources.cpu threads; the last deploy no
+    longer sets everyone's (README, "What resources.cpu means")."""
+    register("v1.0.0")
+    register("v2.0.0", seed=1)
+    main_thread = torch.get_num_threads()
+    two_replicas = {"min_replicas": 2, "max_replicas": 2}
+    mgr.deploy_model(config("v1.0.0", "one", resources={"cpu": 1}, scaling=two_replicas))
+    mgr.deploy_model(config("v2.0.0", "two", resources={"cpu": 2}))
+    one = mgr.pool.model_for("one")[1].runtime
+    two = mgr.pool.model_for("two")[1].runtime
+    if threads_per_os_thread():
+        assert (one.threads, two.threads) == (1, min(2, os.cpu_count() or 1))
+    assert one.replicas == 2 and two.replicas == 1
+    assert infer(mgr, deployment_id="one")["model_version"] == f"{MODEL}:v1.0.0"
+    assert torch.get_num_threads() == main_thread
 
 
 def test_rollback_without_a_previous_version_is_a_conflict(ctx, mgr) -> None:

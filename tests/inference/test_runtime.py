@@ -25,6 +25,7 @@ from inference.runtime import (
     QueueFullError,
     RuntimeClosedError,
     configure_torch_threads,
+    threads_per_os_thread,
 )
 
 T = 22050  # FeatureConfig().clip_samples: 1 s at 22.05 kHz
@@ -626,3 +627,50 @@ def test_configure_torch_threads_clamps_process_wide() -> None:
         assert configure_torch_threads(10_000) == (os.cpu_count() or 1)
     finally:
         torch.set_num_threads(original)
+
+
+class ThreadProbe(nn.Module):
+    """Records the torch intra-op thread count each forward pass runs with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(torch.get_num_threads())
+        return x[:, :C]
+
+
+@pytest.mark.skipif(
+    (os.cpu_count() or 1) < 2 or not threads_per_os_thread(),
+    reason="needs 2 cores and torch's OpenMP backend",
+)
+def test_threads_are_per_runtime_not_process_wide(runtimes: list[BatchedRuntime]) -> None:
+    original = torch.get_num_threads()
+    one, two = ThreadProbe(), ThreadProbe()
+    rt_one = make(runtimes, one, threads=1, replicas=2)
+    rt_two = make(runtimes, two, threads=2)
+    try:
+        for i in range(4):  # interleaved; the process-wide knob does not reach them
+            if i == 2:
+                configure_torch_threads(1 if original > 1 else 2)
+            results([rt_one.submit(windows(1, i, t=64)), rt_two.submit(windows(1, i, t=64))])
+    finally:
+        configure_torch_threads(original)
+    assert (rt_one.threads, rt_two.threads) == (1, 2)
+    assert set(one.seen) == {1} and set(two.seen) == {2}
+    assert len(one.seen) == len(two.seen) == 4
+    assert torch.get_num_threads() == original  # the caller's thread keeps its own count
+
+
+def test_runtime_threads_are_clamped_and_checked(
+    runtimes: list[BatchedRuntime], monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    with pytest.raises(ValueError, match="threads must be None or >= 1"):
+        BatchingConfig(threads=0)
+    if threads_per_os_thread():
+        assert make(runtimes, ThreadProbe(), threads=10_000).threads == (os.cpu_count() or 1)
+    assert make(runtimes, ThreadProbe()).threads is None  # the process-wide setting
+    monkeypatch.setattr("inference.runtime.threads_per_os_thread", lambda: False)
+    assert make(runtimes, ThreadProbe(), threads=1).threads is None
+    assert "threads=1 is ignored" in caplog.text

@@ -11,7 +11,7 @@ def test_readiness_follows_health_checks(served, client):
     assert client.get("/v2/models/wd/ready").status_code == 200
     dep, _model = manager.pool.model_for("prod")
     info = manager.get_deployment("prod")
-    for _ in range(int(info.config.health_check["failure_threshold"])):
+    for _ in range(info.config.health_check.failure_threshold):
         manager.supervisor._note_probe(dep, info, False, "TimeoutError: no answer within 10s")
     assert manager.get_deployment("prod").health == "unhealthy"
     ready = client.get("/ready")
