@@ -31,8 +31,16 @@ DEFAULT_HEALTH_CHECK = {"interval": 30, "timeout": 10, "failure_threshold": 3}
 # Chosen by benchmarks/runtime_bench.py on this kind of machine (see inference/runtime.py): no
 # delay, because requests that arrive during a forward pass form the next batch anyway.
 DEFAULT_BATCHING = {"max_batch_size": 16, "max_batch_delay_ms": 0.0, "queue_capacity": 256}
-# Canary stepping and judging (core/deployments/canary.py, canary_judge.py). step_seconds None:
-# canary_duration_hours spread evenly over the weights below 100.
+# Canary stepping and judging (core/deployments/canary.py, canary_judge.py, and the policy in
+# canary_policy.py, whose README section "Canary guarantees" states what these keys guarantee).
+# step_seconds None: canary_duration_hours spread evenly over the weights below 100.
+# alpha: for the policy, the chance over a WHOLE rollout that a canary no worse than stable (within
+# the margins) is aborted, split evenly over errors, latency and accuracy (for the old judge: per
+# analysis). The policy aborts on the first look whose confidence sequence excludes a margin, so
+# failure_threshold and canary_success_threshold are the old stepper's and the policy ignores them.
+# latency_quantile / calibration_samples: the policy fixes its latency threshold at this quantile
+# of the stable arm's first calibration_samples latencies, then counts exceedances in both arms
+# (the canary's threshold is that one * (1 + latency_tolerance) + latency_margin_ms).
 DEFAULT_CANARY = {
     "steps": [5, 25, 50, 100],
     "analysis_interval_s": 60.0,
@@ -45,6 +53,8 @@ DEFAULT_CANARY = {
     "latency_tolerance": 0.2,
     "latency_margin_ms": 5.0,
     "accuracy_margin": 0.02,
+    "latency_quantile": 0.9,
+    "calibration_samples": 200,
 }
 
 
@@ -201,6 +211,8 @@ class DeploymentConfig:
         number("canary", "alpha", c["alpha"], 0.0001, 0.5)
         for key in ("error_margin", "latency_tolerance", "latency_margin_ms", "accuracy_margin"):
             number("canary", key, c[key], 0)
+        number("canary", "latency_quantile", c["latency_quantile"], 0.5, 0.99)
+        number("canary", "calibration_samples", c["calibration_samples"], 20, 5000, integer=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
