@@ -262,6 +262,11 @@ class CanaryPolicy:
         w = self.settings.start_weight
         return PolicyState(started_at=now, weight=w, step_started_at=now, reason="started")
 
+    def resume(self, state: PolicyState, now: float) -> PolicyState:
+        """After a pause: the weight keeps its full time on a fresh step clock; the evidence
+        stays (both arms are always compared on concurrent traffic, so a pause biases nothing)."""
+        return state if state.outcome is not None else replace(state, step_started_at=now)
+
     def observe(
         self, state: PolicyState, *, stable: ArmWindow, canary: ArmWindow, now: float
     ) -> tuple[PolicyState, Decision]:

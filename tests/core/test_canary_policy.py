@@ -79,6 +79,20 @@ def test_promotion_waits_for_min_samples_canary_requests():
     assert trace[3][0].canary.requests == 120
 
 
+def test_resume_restarts_the_step_clock_and_keeps_the_evidence():
+    policy = CanaryPolicy.from_config(config(step_seconds=600))
+    rng = np.random.default_rng(12)
+    state = drive(policy, [(window(rng, 300, 0.02), window(rng, 30, 0.02))] * 5)[-1][0]
+    resumed = policy.resume(state, now=3000.0)
+    assert resumed.step_started_at == 3000.0 and resumed.canary == state.canary
+    _, decision = policy.observe(resumed, stable=ArmWindow(300, 6, []),
+                                 canary=ArmWindow(30, 0, []), now=3500.0)  # fmt: skip
+    assert decision.action == HOLD and "500s of 600s at 5%" in decision.reason
+    _, decision = policy.observe(resumed, stable=ArmWindow(300, 6, []),
+                                 canary=ArmWindow(30, 0, []), now=3600.0)  # fmt: skip
+    assert (decision.action, decision.weight) == (STEP, 25.0)
+
+
 def test_a_broken_canary_is_aborted_with_its_evidence():
     policy = CanaryPolicy.from_config(config())
     rng = np.random.default_rng(4)
