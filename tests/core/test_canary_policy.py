@@ -253,3 +253,28 @@ def test_a_regression_is_aborted_before_half_the_traffic_at_10_rps(errors, media
     r = simulate(config(), scenario, rollouts=80, seed=13)
     assert at_least(r.aborted_below_50, r.rollouts, 0.95), r
     assert r.median_abort_s < 16 * HOUR  # reached 50 % after 16 h at the default schedule
+
+
+# --- purity ----------------------------------------------------------------------------------
+
+PURE_IMPORTS = {"__future__", "math", "collections.abc", "dataclasses", "typing", "numpy",
+                "core.deployments.config", "core.deployments.canary_policy", "core.errors",
+                "core.stats.sequential"}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", ["canary_policy", "canary_simulation"])
+def test_the_policy_and_the_simulator_import_no_sql_torch_or_clock(module):
+    import ast
+    from pathlib import Path
+
+    import core.deployments
+
+    path = Path(core.deployments.__file__).with_name(f"{module}.py")
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+    imported.discard("scipy.stats")  # the simulator's exact binomial interval
+    assert imported <= PURE_IMPORTS, imported - PURE_IMPORTS
