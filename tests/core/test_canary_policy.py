@@ -238,6 +238,15 @@ def test_a_canary_exactly_at_the_error_margin_is_aborted_at_most_alpha_over_thre
     assert at_most(r.aborted, r.rollouts, 0.05 / 3), r
 
 
+def test_looking_every_10_seconds_does_not_inflate_the_error_rate_at_the_margin():
+    # 360 looks in a (shortened) rollout: a per-look test would abort most of these canaries.
+    cfg = config(analysis_interval_s=10)
+    cfg.canary_duration_hours = 1.0
+    r = simulate(cfg, Scenario(rps=10, canary_error_rate=0.03), rollouts=100, seed=14)
+    assert r.planned_seconds == HOUR and r.promoted + r.aborted == r.rollouts
+    assert at_most(r.aborted, r.rollouts, 0.05 / 3), r
+
+
 def test_a_harmless_difference_does_not_abort_at_high_traffic():
     cfg = config(analysis_interval_s=1800)
     scenario = Scenario(rps=100, canary_error_rate=0.025, canary_median_ms=110)
