@@ -278,28 +278,25 @@ class CanaryPolicy:
         worse = [c for c in checks if c.outcome == "worse"]
         if worse:
             reason = "canary worse beyond the margin on " + ", ".join(_describe(c) for c in worse)
-            return self._end(state, ABORT, 0.0, reason, now), Decision(ABORT, 0.0, reason, checks)
-        s = self.settings
+            state = self._end(state, ABORT, 0.0, reason, now)
+            return state, Decision(ABORT, 0.0, reason, checks)
+        s, status = self.settings, _status(checks)
         waited = now - state.step_started_at
         if waited < s.step_seconds:
-            reason = f"{waited:.0f}s of {s.step_seconds:.0f}s at {state.weight:g}%; " + _status(
-                checks
-            )
+            reason = f"{waited:.0f}s of {s.step_seconds:.0f}s at {state.weight:g}%; {status}"
             return state, Decision(HOLD, state.weight, reason, checks)
         target = next((w for w in s.steps if w > state.weight), 100.0)
         if target < 100:
-            reason = f"{state.weight:g}% -> {target:g}% on schedule; " + _status(checks)
+            reason = f"{state.weight:g}% -> {target:g}% on schedule; {status}"
             state = replace(state, weight=target, step_started_at=now, reason=reason)
             return state, Decision(STEP, target, reason, checks)
         if state.canary.requests < s.min_samples:
-            reason = f"promotion waits for {s.min_samples} canary requests, has " + str(
-                state.canary.requests
-            )
+            has = state.canary.requests
+            reason = f"promotion waits for {s.min_samples} canary requests, has {has}"
             return state, Decision(HOLD, state.weight, reason, checks)
-        reason = "promoted on schedule; " + _status(checks)
-        return self._end(state, PROMOTE, 100.0, reason, now), Decision(
-            PROMOTE, 100.0, reason, checks
-        )
+        reason = f"promoted on schedule; {status}"
+        state = self._end(state, PROMOTE, 100.0, reason, now)
+        return state, Decision(PROMOTE, 100.0, reason, checks)
 
     @staticmethod
     def _end(state: PolicyState, action: str, weight: float, reason: str, now: float):
