@@ -30,7 +30,8 @@ class CanaryRow(SQLModel, table=True):
     # Times on the controller's clock (unix seconds; tests inject a clock).
     step_started_at: float = 0.0
     next_analysis_at: float = 0.0
-    # Verdicts at the current weight; consecutive_failures spans steps.
+    # The policy's state (core/deployments/canary_policy.py): its sufficient statistics over the
+    # whole rollout. The counters below are the analyses' tallies, for people.
     passes: int = 0
     fails: int = 0
     inconclusive: int = 0
@@ -39,6 +40,7 @@ class CanaryRow(SQLModel, table=True):
     # Observation batches up to this id are judged (kept across INCONCLUSIVE verdicts).
     consumed_sample_id: int = 0
     last_verdict: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    policy_state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     reason: str = ""
     actor: str = ""
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

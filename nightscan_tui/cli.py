@@ -89,7 +89,7 @@ app.add_typer(
     deployment.app, name="deployment", help="Deployments: list, status, health, rollback."
 )
 app.command("deploy")(deployment.deploy)
-app.add_typer(canary.app, name="canary", help="Canary rollouts: status, promote, abort, pause.")
+app.add_typer(canary.app, name="canary", help="Canary rollouts: status, steer, simulate.")
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("train")(train.train)

@@ -1,6 +1,6 @@
-"""Canary rollouts: a new version takes a sticky, growing share of one deployment's requests while
-a statistical judge (canary_judge.py) compares it with the stable version, and is promoted or
-aborted on the evidence.
+"""Canary rollouts: a new version takes a sticky, growing share of one deployment's requests
+while a sequential policy (canary_policy.py) compares it with the stable version over the whole
+rollout, and it is promoted on schedule or aborted on the evidence.
 
 Routing
     ``deploy_model(DeploymentConfig(..., canary_deployment=True, traffic_percentage=5))`` on a
@@ -12,25 +12,25 @@ Routing
 
 Data
     Each process counts requests, errors, latencies and feedback per arm in memory and flushes
-    them to ``canary_sample`` on every supervisor tick, so the judge sees the traffic of all
-    serving processes. A verdict consumes the batches it judged; an INCONCLUSIVE one leaves them
-    for the next analysis, so a quiet deployment accumulates data instead of never deciding.
+    them to ``canary_sample`` on every supervisor tick, so the policy sees the traffic of all
+    serving processes. Every analysis folds the new batches into the policy's state (its
+    sufficient statistics, persisted in the row) and consumes them.
 
-Stepper (on the supervisor tick; ``tick()`` is also callable directly)
-    progressing --(every analysis_interval_s: judge)--> stays, steps up, promotes, or aborts
-      * step up after a PASS once ``step_seconds`` have passed at this weight and the success
-        rate ``passes / (passes + fails)`` at this weight is >= ``canary_success_threshold``;
-        ``step_seconds`` defaults to ``canary_duration_hours`` spread over the weights below 100;
-      * the step to 100 promotes: the canary becomes the deployment's version (DEPLOYED), the
-        old stable is RETIRED unless served elsewhere;
-      * ``failure_threshold`` consecutive FAILs abort: all traffic back to stable, the canary
-        version FAILED with the judge's evidence. INCONCLUSIVE never counts as a failure;
+Controller (canary_stepper.py, on the supervisor tick)
+    progressing --(every analysis_interval_s: policy.observe)--> hold, step, promote or abort,
+    applied in the transaction that records the analysis:
+      * abort when a metric's confidence sequence lies entirely beyond its margin (errors,
+        latency exceedance, accuracy where labels exist): all traffic back to stable, the canary
+        version FAILED with the evidence. An inconclusive look counts for nothing;
+      * otherwise step on schedule (``step_seconds``, default ``canary_duration_hours`` spread
+        over the weights below 100); the step to 100 promotes (the canary becomes the
+        deployment's version, the old stable RETIRED unless served elsewhere);
       * a canary that fails its own health probes (``health_check``) is aborted likewise: one
-        that hangs or always raises may never complete a request the judge could count.
+        that hangs or always raises may never complete a request the policy could count.
     paused: the weight holds and nothing is judged; ``resume`` restarts the step's clock.
-    Manual ``promote`` / ``abort`` work in either state. Each transition is an event with its
-    evidence and an audit entry; each analysis is a ``canary.analysis`` event and a
-    ``canary_check`` row.
+    Manual ``promote`` / ``abort`` work in either state. Each transition is one transaction
+    (canary_store.py) with its event and audit entry; each analysis is a ``canary.analysis``
+    event and a ``canary_check`` row.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from core.deployments.canary_data import Arm, CanaryObservations
+from core.deployments.canary_policy import CanaryPolicy
 from core.deployments.canary_stepper import CanaryStepper, next_weight, step_seconds
 from core.deployments.canary_store import CanaryStore, summary
 from core.deployments.config import DeploymentConfig
@@ -115,7 +116,7 @@ class CanaryController:
             ).all()
         config = DeploymentConfig.from_dict(row.config)
         now = self.clock()
-        decisive = row.passes + row.fails
+        state = row.policy_state or {}
         return {
             "deployment_id": row.deployment_id,
             **summary(row),
@@ -127,14 +128,14 @@ class CanaryController:
             "next_analysis_in_s": (
                 max(0.0, row.next_analysis_at - now) if row.state == "progressing" else None
             ),
+            "alpha": config.canary.alpha,
+            "requests": {
+                arm: (state.get(arm) or {}).get("requests", 0) for arm in ("stable", "canary")
+            },
             "checks": row.checks,
             "passes": row.passes,
             "fails": row.fails,
             "inconclusive": row.inconclusive,
-            "success_rate": row.passes / decisive if decisive else None,
-            "success_threshold": config.canary_success_threshold,
-            "consecutive_failures": row.consecutive_failures,
-            "failure_threshold": config.canary.failure_threshold,
             "last_verdict": row.last_verdict,
             "recent_checks": [
                 {
@@ -185,12 +186,12 @@ class CanaryController:
                 f"canary {meta.ref} on {config.deployment_id} failed: {reason}; "
                 f"{stable.model_ref} keeps serving all traffic"
             ) from None
-        share = config.traffic_percentage
-        weight = float(share) if 0 < share < 100 else float(config.canary.steps[0])
+        state = CanaryPolicy.from_config(config).start(self.clock())  # its first weight too
         try:
             self.store.start(
-                config, canary_ref=served.model_ref, weight=weight, now=self.clock(), actor=actor
-            )
+                config, canary_ref=served.model_ref, weight=state.weight, now=state.started_at,
+                actor=actor, policy_state=state.to_dict(),
+            )  # fmt: skip
         except Exception:
             served.runtime.close(drain=False)
             raise

@@ -1,10 +1,10 @@
-"""What the canary judge sees: per-arm requests, errors, latencies and feedback.
+"""What the canary policy sees: per-arm requests, errors, latencies and feedback.
 
 Each serving process counts its own traffic in memory (``observe`` is O(1) on the request path)
 and ``flush`` writes one ``canary_sample`` batch per arm on every supervisor tick, so an analysis
 in any process judges the traffic of all of them. Latencies are a uniform reservoir sample
-beyond ``LATENCIES_PER_FLUSH`` per arm and tick, and ``arms_from_batches`` caps an analysis at
-``LATENCIES_PER_ANALYSIS`` per arm: plenty for a p95 and a rank test, bounded memory and rows.
+beyond ``LATENCIES_PER_FLUSH`` per arm and tick, and ``windows_from_batches`` caps an analysis at
+``LATENCIES_PER_ANALYSIS`` per arm: plenty for an exceedance share, bounded memory and rows.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from core.deployments.canary_judge import ArmSample
+from core.deployments.canary_policy import ArmWindow
 from data.canary_tables import CanarySampleRow
 from data.database import Database
 
@@ -92,8 +92,8 @@ class CanaryObservations:
         return len(rows)
 
 
-def arms_from_batches(batches: list[CanarySampleRow], seed: int) -> tuple[ArmSample, ArmSample]:
-    """(stable, canary) totals over the batches of one analysis."""
+def windows_from_batches(batches: list[CanarySampleRow], seed: int) -> tuple[ArmWindow, ArmWindow]:
+    """(stable, canary): the new traffic of one analysis window, over every process's batches."""
     totals: dict[str, dict[str, Any]] = {}
     for b in batches:
         t = totals.setdefault(b.arm, {"requests": 0, "errors": 0, "labelled": 0, "correct": 0,
@@ -102,7 +102,8 @@ def arms_from_batches(batches: list[CanarySampleRow], seed: int) -> tuple[ArmSam
             t[key] += getattr(b, key)
         t["latencies_ms"].extend(b.latencies_ms or [])
     rng = np.random.default_rng(seed)
-    for t in totals.values():
+    for t in totals.values():  # a uniform subsample keeps the exceedance share unbiased
         if len(t["latencies_ms"]) > LATENCIES_PER_ANALYSIS:
             t["latencies_ms"] = list(rng.choice(t["latencies_ms"], LATENCIES_PER_ANALYSIS, False))
-    return ArmSample(**totals.get("stable", {})), ArmSample(**totals.get("canary", {}))
+    empty = {"requests": 0, "errors": 0}
+    return ArmWindow(**totals.get("stable", empty)), ArmWindow(**totals.get("canary", empty))

@@ -1,10 +1,12 @@
-"""The canary stepper, run on every supervisor tick (see canary.py for the states and rules).
+"""The canary controller's loop, run on every supervisor tick: it persists the policy's state and
+applies its decisions; the deciding is ``CanaryPolicy`` (canary_policy.py, pure).
 
 ``tick`` flushes this process's observations, runs every analysis that is due and probes the
-canaries served here. An analysis happens once per interval across all processes: it runs in a
-write transaction that re-reads the canary row (locked on PostgreSQL; SQLite serialises writers)
-and moves ``next_analysis_at`` forward. The judge's verdict updates the counters, and
-``decide`` turns them into an action: stay, step up, promote, or abort.
+canaries served here. An analysis happens once per interval across all processes: one write
+transaction re-reads the canary row (locked on PostgreSQL; SQLite serialises writers), folds the
+batches every process flushed since the last analysis into the policy's state (they are consumed
+whatever the decision: the policy accumulates over the whole rollout itself), records the check
+and acts on the decision (step, promote, abort) in the same commit.
 
 A canary that hangs or always raises may never produce a judged request, so it is also probed
 like a deployment (a real inference, its ``health_check`` interval, timeout and threshold on the
@@ -15,13 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, delete, select
 
 from core import events
-from core.deployments.canary_data import arms_from_batches
-from core.deployments.canary_judge import FAIL, PASS, JudgeSettings, Verdict, judge
+from core.deployments.canary_data import windows_from_batches
+from core.deployments.canary_policy import ABORT, HOLD, PROMOTE, STEP, CanaryPolicy, PolicyState
 from core.deployments.config import DeploymentConfig
 from core.deployments.probe import probe_runtime
 from core.errors import NightScanError
@@ -30,6 +32,7 @@ from data.types import utcnow
 
 if TYPE_CHECKING:
     from core.deployments.canary_data import CanaryObservations
+    from core.deployments.canary_policy import Decision
     from core.deployments.canary_store import CanaryStore
     from core.deployments.serving import LocalServing
 
@@ -42,33 +45,29 @@ def step_seconds(config: DeploymentConfig) -> float:
     explicit = config.canary.step_seconds
     if explicit is not None:
         return float(explicit)
-    below = [s for s in list(config.canary.steps) if s < 100] or [0]
+    below = [s for s in config.canary.steps if s < 100] or [0]
     return config.canary_duration_hours * 3600.0 / len(below)
 
 
 def next_weight(config: DeploymentConfig, weight: float) -> float:
-    return next((float(s) for s in list(config.canary.steps) if s > weight), 100.0)
+    return next((float(s) for s in config.canary.steps if s > weight), 100.0)
 
 
-def decide(row: CanaryRow, config: DeploymentConfig, verdict: Verdict, now: float):
-    """Count the verdict on the row; returns (action, target weight), action one of
-    "" (stay), "stepped", "promoted", "aborted"."""
-    if verdict.outcome == PASS:
-        row.passes += 1
-        row.consecutive_failures = 0
-    elif verdict.outcome == FAIL:
-        row.fails += 1
-        row.consecutive_failures += 1
-    else:  # INCONCLUSIVE neither helps nor hurts
-        row.inconclusive += 1
-    if row.consecutive_failures >= int(config.canary.failure_threshold):
-        return "aborted", 0.0
-    if verdict.outcome != PASS or now - row.step_started_at < step_seconds(config):
-        return "", row.weight
-    if row.passes / (row.passes + row.fails) < config.canary_success_threshold:
-        return "", row.weight
-    target = next_weight(config, row.weight)
-    return ("promoted" if target >= 100 else "stepped"), target
+def verdict_of(decision: Decision) -> str:
+    """One word for people: FAIL (worse beyond a margin), PASS (within every margin that has
+    data), else INCONCLUSIVE (an inconclusive look counts for nothing)."""
+    if decision.action == ABORT:
+        return "FAIL"
+    outcomes = {c.outcome for c in decision.checks if c.outcome != "skipped"}
+    return "PASS" if outcomes == {"within"} else "INCONCLUSIVE"
+
+
+def policy_state(row: CanaryRow, policy: CanaryPolicy) -> PolicyState:
+    """The row's state; a canary started before the policy existed starts one now."""
+    if row.policy_state:
+        return PolicyState.from_dict(row.policy_state)
+    state = policy.start(row.step_started_at)
+    return PolicyState(**{**state.__dict__, "weight": row.weight})
 
 
 class CanaryStepper:
@@ -86,10 +85,9 @@ class CanaryStepper:
         self._probes: dict[int, tuple[float, int]] = {}  # canary id -> (last probe, failures)
 
     def tick(self) -> None:
-        c = self
-        c.observations.flush()
-        now = c.clock()
-        with c.store.db.session() as session:
+        self.observations.flush()
+        now = self.clock()
+        with self.store.db.session() as session:
             due = session.exec(
                 select(CanaryRow.id).where(
                     CanaryRow.state == "progressing", col(CanaryRow.next_analysis_at) <= now
@@ -104,17 +102,17 @@ class CanaryStepper:
                 log.exception("canary %s analysis failed", canary_id)
         self.probe_local(now)
 
-    def analyze(self, canary_id: int, now: float | None = None) -> Verdict | None:
-        """One analysis: judge the unconsumed batches, record, and step, promote or abort."""
-        c = self
-        now = c.clock() if now is None else now
-        with c.store.deployments.transition("canary_analysis") as session:
+    def analyze(self, canary_id: int, now: float | None = None) -> Decision | None:
+        """One analysis: fold the new batches into the policy, record, and act on its decision."""
+        now = self.clock() if now is None else now
+        with self.store.deployments.transition("canary_analysis") as session:
             row = session.exec(
                 select(CanaryRow).where(CanaryRow.id == canary_id).with_for_update()
             ).first()
             if row is None or row.state != "progressing" or row.next_analysis_at > now:
                 return None  # another process analysed it, or it ended
             config = DeploymentConfig.from_dict(row.config)
+            policy = CanaryPolicy.from_config(config)
             batches = session.exec(
                 select(CanarySampleRow)
                 .where(
@@ -123,10 +121,11 @@ class CanaryStepper:
                 )
                 .order_by(col(CanarySampleRow.id))
             ).all()
-            settings = JudgeSettings.from_config(config.canary)
-            verdict = judge(*arms_from_batches(list(batches), canary_id), settings)
-            action, target = decide(row, config, verdict, now)
-            if verdict.outcome in (PASS, FAIL) and batches:  # INCONCLUSIVE: data carries over
+            stable, canary = windows_from_batches(list(batches), canary_id)
+            state, decision = policy.observe(
+                policy_state(row, policy), stable=stable, canary=canary, now=now
+            )
+            if batches:  # counted now, whatever the decision: never twice
                 row.consumed_sample_id = batches[-1].id
                 session.exec(
                     delete(CanarySampleRow).where(
@@ -134,41 +133,52 @@ class CanaryStepper:
                         col(CanarySampleRow.id) <= row.consumed_sample_id,
                     )
                 )
-            evidence = {**verdict.to_dict(), "weight": row.weight, "batches": len(batches)}
-            row.checks += 1
-            row.last_verdict = evidence
-            row.next_analysis_at = now + float(config.canary.analysis_interval_s)
-            row.updated_at = utcnow()
-            session.add(CanaryCheckRow(
-                canary_id=canary_id, weight=row.weight, verdict=verdict.outcome,
-                action=action, reason=verdict.reason, evidence=evidence,
-            ))  # fmt: skip
-            events.emit(
-                "canary.analysis",
-                f"{row.deployment_id}: {verdict.outcome} at {row.weight:g}%: {verdict.reason}",
-                source=row.deployment_id,
-                severity="warning" if verdict.outcome == FAIL else "info",
-                data={"canary_id": canary_id, "action": action, "evidence": evidence},
-                session=session,
-            )
-            session.add(row)
-            if action == "stepped":
-                row.passes = row.fails = row.inconclusive = 0
-                c.store.step_in(session, row, target, now, verdict.reason, JUDGE, evidence)
-            elif action == "promoted":
-                c.store.promote_in(
-                    session, row, f"passed every step ({verdict.reason})", JUDGE, evidence
-                )
-            elif action == "aborted":
-                failures = config.canary.failure_threshold
-                c.store.abort_in(
-                    session, row, f"{failures} consecutive failed analyses: {verdict.reason}",
-                    JUDGE, failed=True, evidence=evidence,
-                )  # fmt: skip
+            self._record(session, row, state, decision, batches=len(batches), now=now)
+            evidence = row.last_verdict
+            if decision.action == STEP:
+                self.store.step_in(session, row, decision.weight, now, decision.reason, JUDGE,
+                                   evidence)  # fmt: skip
+            elif decision.action == PROMOTE:
+                self.store.promote_in(session, row, decision.reason, JUDGE, evidence)
+            elif decision.action == ABORT:
+                self.store.abort_in(session, row, decision.reason, JUDGE, failed=True,
+                                    evidence=evidence)  # fmt: skip
             deployment_id = row.deployment_id
-        if action:
-            c.serving.apply(deployment_id)
-        return verdict
+        if decision.action != HOLD:
+            self.serving.apply(deployment_id)
+        return decision
+
+    @staticmethod
+    def _record(session, row: CanaryRow, state, decision: Decision, batches: int, now: float):
+        verdict = verdict_of(decision)
+        evidence: dict[str, Any] = {
+            **decision.evidence, "verdict": verdict, "weight_before": row.weight,
+            "batches": batches,
+            "requests": {"stable": state.stable.requests, "canary": state.canary.requests},
+        }  # fmt: skip
+        action = {STEP: "stepped", PROMOTE: "promoted", ABORT: "aborted"}.get(decision.action, "")
+        row.policy_state = state.to_dict()
+        row.checks += 1
+        row.passes += verdict == "PASS"
+        row.fails += verdict == "FAIL"
+        row.inconclusive += verdict == "INCONCLUSIVE"
+        row.last_verdict = evidence
+        config = DeploymentConfig.from_dict(row.config)
+        row.next_analysis_at = now + float(config.canary.analysis_interval_s)
+        row.updated_at = utcnow()
+        session.add(row)
+        session.add(CanaryCheckRow(
+            canary_id=row.id, weight=row.weight, verdict=verdict, action=action,
+            reason=decision.reason, evidence=evidence,
+        ))  # fmt: skip
+        events.emit(
+            "canary.analysis",
+            f"{row.deployment_id}: {verdict} at {row.weight:g}%: {decision.reason}",
+            source=row.deployment_id,
+            severity="warning" if verdict == "FAIL" else "info",
+            data={"canary_id": row.id, "action": action, "evidence": evidence},
+            session=session,
+        )
 
     def probe_local(self, now: float) -> None:
         """Probe the canaries served here when their health-check interval has passed."""
@@ -186,7 +196,7 @@ class CanaryStepper:
             result = probe_runtime(route.model, timeout_s=float(check.timeout))
             failures = 0 if result.ok else failures + 1
             self._probes[route.canary_id] = (now, failures)
-            if failures < int(check.failure_threshold):
+            if failures < check.failure_threshold:
                 continue
             try:
                 self.store.abort(

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
+from core.deployments.canary_policy import CanaryPolicy, PolicyState
 from core.deployments.config import DeploymentConfig
 from core.deployments.store import DeploymentStore, end_canary, split_ref
 from core.errors import ConflictError
@@ -64,6 +65,7 @@ class CanaryStore:
         weight: float,
         now: float,
         actor: str | None = None,
+        policy_state: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Route ``weight`` percent of the deployment to the verified canary version."""
         with self.deployments.transition("canary_start") as session:
@@ -84,6 +86,7 @@ class CanaryStore:
                 step_started_at=now,
                 next_analysis_at=now + float(config.canary.analysis_interval_s),
                 reason="started", actor=actor or self.audit.default_actor,
+                policy_state=policy_state,
             )  # fmt: skip
             session.add(row)
             session.flush()
@@ -221,9 +224,13 @@ class CanaryStore:
                 raise ConflictError(f"the canary on {deployment_id} is already {row.state}")
             row.state = "paused" if paused else "progressing"
             if not paused:  # judge only what comes after the pause, on a fresh step clock
+                config = DeploymentConfig.from_dict(row.config)
                 row.step_started_at = now
-                interval = DeploymentConfig.from_dict(row.config).canary.analysis_interval_s
-                row.next_analysis_at = now + float(interval)
+                row.next_analysis_at = now + float(config.canary.analysis_interval_s)
+                if row.policy_state:
+                    policy = CanaryPolicy.from_config(config)
+                    state = PolicyState.from_dict(row.policy_state)
+                    row.policy_state = policy.resume(state, now).to_dict()
                 session.exec(delete(CanarySampleRow).where(CanarySampleRow.canary_id == row.id))
             row.updated_at = utcnow()
             session.add(row)

@@ -203,7 +203,8 @@ class BatchingSettings(Section):
 
 @dataclass(frozen=True)
 class CanaryConfig(Section):
-    """Canary stepping (canary.py, canary_stepper.py) and judging (canary_judge.py)."""
+    """Canary rollouts: the schedule (canary.py) and the policy's evidence (canary_policy.py,
+    whose guarantees the README's "Canary guarantees" states)."""
 
     section_name: ClassVar[str] = "canary"
 
@@ -211,14 +212,22 @@ class CanaryConfig(Section):
     analysis_interval_s: float = setting(60.0, 0.001)
     # Seconds at each weight; None: canary_duration_hours spread evenly over the steps below 100.
     step_seconds: float | None = setting(None, 0, optional=True)
-    failure_threshold: int = setting(2, 1, 1000, integer=True)  # failed analyses in a row
-    min_samples: int = setting(100, 2, integer=True)  # requests per arm before judging
+    # Superseded by the sequential policy (an abort needs no count of failed analyses); kept so
+    # that configurations and stored rows that name it still load.
+    failure_threshold: int = setting(2, 1, 1000, integer=True)
+    min_samples: int = setting(100, 2, integer=True)  # canary requests before the promotion
     min_feedback: int = setting(30, 2, integer=True)  # labelled requests per arm for accuracy
-    alpha: float = setting(0.05, 0.0001, 0.5)  # family-wise, over one analysis's metrics
+    # The chance over a WHOLE rollout that a canary within the margins is aborted (split evenly
+    # over errors, latency and accuracy), at any traffic and any analysis frequency.
+    alpha: float = setting(0.05, 0.0001, 0.5)
     error_margin: float = setting(0.01, 0)  # absolute error-rate difference tolerated
-    latency_tolerance: float = setting(0.2, 0)  # relative, on p95 and median
-    latency_margin_ms: float = setting(5.0, 0)  # absolute, on p95 and median
+    latency_tolerance: float = setting(0.2, 0)  # relative, on the latency threshold
+    latency_margin_ms: float = setting(5.0, 0)  # absolute, on the latency threshold
     accuracy_margin: float = setting(0.02, 0)  # absolute accuracy loss tolerated
+    # The latency threshold: this quantile of the stable arm's first calibration_samples
+    # latencies, fixed before the data it judges; both arms' exceedances are then counted.
+    latency_quantile: float = setting(0.9, 0.5, 0.99)
+    calibration_samples: int = setting(200, 20, 5000, integer=True)
 
     def __post_init__(self) -> None:
         steps = self.steps

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -51,23 +52,30 @@ def _render_status(s: dict[str, Any]) -> None:
         grid.add_row(
             "step",
             f"{_duration(s['seconds_at_weight'])} of {_duration(s['step_seconds'])} at this "
-            f"weight; next analysis in {_duration(s['next_analysis_in_s'])}",
+            f"weight; "
+            + (
+                f"next analysis in {_duration(s['next_analysis_in_s'])}"
+                if s["next_analysis_in_s"] is not None
+                else "paused, nothing is judged"
+            ),
         )
-    rate = "-" if s["success_rate"] is None else f"{s['success_rate']:.0%}"
+    requests = s.get("requests") or {}
     grid.add_row(
-        "checks",
-        f"{s['passes']} pass, {s['fails']} fail, {s['inconclusive']} inconclusive at this "
-        f"weight (success {rate}, needs {s['success_threshold']:.0%}); "
-        f"{s['consecutive_failures']}/{s['failure_threshold']} consecutive failures abort",
+        "analyses",
+        f"{s['checks']}: {s['passes']} within every margin, {s['fails']} worse, "
+        f"{s['inconclusive']} inconclusive; requests stable {requests.get('stable', 0):,}, "
+        f"canary {requests.get('canary', 0):,}; aborts only when a confidence sequence excludes "
+        f"a margin (alpha {s['alpha']:g} over the rollout)",
     )
     last = s.get("last_verdict")
     if last:
         grid.add_row("last verdict", f"{_verdict(last['verdict'])} {last['reason']}")
         for check in last.get("checks", []):
-            p = check.get("adjusted_p")
             numbers = (
-                f"stable {check['stable']:.4g}, canary {check['canary']:.4g}, p={p:.3g}"
-                if check.get("stable") is not None and p is not None
+                f"worse by {check['difference']:.4g} (CS {check['cs_low']:.4g} .. "
+                f"{check['cs_high']:.4g}, margin {check['margin']:g}, "
+                f"always-valid p={check['always_valid_p']:.3g})"
+                if check.get("difference") is not None and check.get("cs_low") is not None
                 else check.get("detail", "")
             )
             grid.add_row(f"  {check['metric']}", f"{check['outcome']}: {numbers}")
@@ -145,3 +153,80 @@ def resume(deployment_id: DeploymentArg) -> None:
     """Judge again, on a fresh step clock."""
     result = _controller().resume(deployment_id)
     out.print(f"resumed {result['canary']} at {result['weight']:g}% on {deployment_id}")
+
+
+@app.command("simulate")
+def simulate(
+    rps: Annotated[float, typer.Option("--rps", help="Requests per second to the deployment.")],
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="TOML/JSON with DeploymentConfig fields.")
+    ] = None,
+    error_rate: Annotated[
+        float | None,
+        typer.Option("--error-rate", help="The canary's error rate (default: stable's)."),
+    ] = None,
+    latency_ms: Annotated[
+        float | None,
+        typer.Option("--latency-ms", help="The canary's median latency (default: stable's)."),
+    ] = None,
+    stable_error_rate: Annotated[float, typer.Option("--stable-error-rate")] = 0.02,
+    stable_latency_ms: Annotated[float, typer.Option("--stable-latency-ms")] = 100.0,
+    sigma: Annotated[float, typer.Option("--sigma", help="Lognormal sigma of latencies.")] = 0.5,
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Seconds between analyses (default: config).")
+    ] = None,
+    rollouts: Annotated[int, typer.Option("--rollouts", help="Simulated rollouts.")] = 200,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """How often the canary policy aborts or promotes a canary like this, before you start one."""
+    from core.deployments.canary_simulation import Scenario
+    from core.deployments.canary_simulation import simulate as run
+    from core.deployments.config import DeploymentConfig
+
+    placeholder = {"model_id": "simulated", "version": "v0", "canary_deployment": True}
+    if config_file is not None:  # the model is irrelevant here: only the canary keys matter
+        config = DeploymentConfig.from_file(config_file, **placeholder)
+    else:
+        config = DeploymentConfig(**placeholder)
+    config.validate()
+    scenario = Scenario(
+        rps=rps, stable_error_rate=stable_error_rate, stable_median_ms=stable_latency_ms,
+        canary_error_rate=error_rate, canary_median_ms=latency_ms, latency_sigma=sigma,
+        interval_s=interval,
+    )  # fmt: skip
+    with out.status(f"simulating {rollouts} rollouts"):
+        result = run(config, scenario, rollouts, seed=seed)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _render_simulation(result)
+
+
+def _rate(k: int, n: int, interval: tuple[float, float]) -> str:
+    return f"{k}/{n} = {k / n:.1%} (95% CI {interval[0]:.1%} to {interval[1]:.1%})"
+
+
+def _render_simulation(r) -> None:
+    sc = r.scenario
+    out.print(
+        f"{sc.rps:g} req/s, analysis every {_duration(r.interval_s)}, schedule "
+        f"{_duration(r.planned_seconds)} to 100%; stable {sc.stable_error_rate:.2%} errors, "
+        f"median {sc.stable_median_ms:g} ms; canary {sc.canary_errors:.2%} errors, "
+        f"median {sc.canary_median:g} ms"
+    )
+    label = "false abort (canary = stable)" if sc.identical else "abort"
+    out.print(f"{label}: {_rate(r.aborted, r.rollouts, r.abort_interval)}")
+    if r.aborted:
+        out.print(
+            f"  before 50% of traffic: {_rate(r.aborted_below_50, r.rollouts, r.below_50_interval)}"
+            f"; median time to abort {_duration(r.median_abort_s)}; by metric "
+            + ", ".join(f"{k} {v}" for k, v in sorted(r.abort_metrics.items()))
+        )
+    if r.promoted:
+        out.print(
+            f"promoted: {r.promoted}/{r.rollouts}, median {_duration(r.median_promote_s)} "
+            f"(max {_duration(r.max_promote_s)})"
+        )
+    if r.unfinished:
+        out.print(f"[yellow]still running at twice the schedule: {r.unfinished}[/]")

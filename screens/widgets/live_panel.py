@@ -124,14 +124,20 @@ def canary_block(c: dict[str, Any], tones: Tones) -> Text:
     if c["state"] in ("progressing", "paused"):
         text.append(
             f" · {_seconds(c['seconds_at_weight'])} of {_seconds(c['step_seconds'])} at this "
-            f"weight · next analysis in {_seconds(c['next_analysis_in_s'])}",
+            f"weight · "
+            + (
+                f"next analysis in {_seconds(c['next_analysis_in_s'])}"
+                if c["next_analysis_in_s"] is not None
+                else "paused: nothing is judged"
+            ),
             style=tones.style("muted"),
         )
-    rate = "—" if c.get("success_rate") is None else f"{c['success_rate']:.0%}"
+    requests = c.get("requests") or {}
     text.append(
-        f"\nchecks {c['passes']} pass, {c['fails']} fail, {c['inconclusive']} inconclusive "
-        f"(success {rate}, needs {c['success_threshold']:.0%}) · "
-        f"{c['consecutive_failures']}/{c['failure_threshold']} consecutive failures abort"
+        f"\nanalyses {c['checks']}: {c['passes']} within every margin, {c['fails']} worse, "
+        f"{c['inconclusive']} inconclusive · requests stable {requests.get('stable', 0):,}, "
+        f"canary {requests.get('canary', 0):,} · aborts only when a confidence sequence "
+        f"excludes a margin (α {c['alpha']:g} over the rollout)"
     )
     last = c.get("last_verdict")
     if last:

@@ -33,7 +33,8 @@ V1, V2 = f"{MODEL}:v1.0.0", f"{MODEL}:v2.0.0"
 AUDIO = generate_call("owl", np.random.default_rng(0), seconds=1.0)
 # Small numbers so tests need few requests. Wall-clock latency on a shared 2-core box is noisy,
 # so tests that are not about latency tolerate a lot of it (the judge's own tests cover it).
-FAST = {"analysis_interval_s": 10, "step_seconds": 15, "min_samples": 20, "min_feedback": 10}
+FAST = {"analysis_interval_s": 10, "step_seconds": 15, "min_samples": 20, "min_feedback": 10,
+        "calibration_samples": 20}  # fmt: skip
 CALM = {**FAST, "latency_margin_ms": 1000.0}
 
 
@@ -150,12 +151,13 @@ def test_canary_is_promoted_in_steps(sqlite_ctx, mgr, clock) -> None:
         assert {r["model_version"] for r in results} == {V1, V2}
         status = analyse(mgr, clock)
         weights.append(status["weight"])
-        assert status["last_verdict"]["verdict"] == "PASS", (weights, status["last_verdict"])
-    # Each weight holds for step_seconds (15 s): one PASS at 10 s is not enough, the next steps.
+        assert status["last_verdict"]["verdict"] != "FAIL", (weights, status["last_verdict"])
+    # Each weight holds for step_seconds (15 s): the look at 10 s holds, the next one steps.
     assert weights == [5.0, 25.0, 25.0, 50.0, 50.0, 100.0]
     assert status["state"] == "promoted"
     checks = {c["metric"]: c for c in status["last_verdict"]["checks"]}
-    assert checks["accuracy"]["outcome"] == "pass"  # feedback was judged too
+    assert checks["accuracy"]["n_canary"] >= 10  # feedback was judged too
+    assert status["requests"] == {"stable": 120, "canary": 120}  # the whole rollout counts
 
     info = mgr.get_deployment(DEP)
     assert info.version == "v2.0.0" and info.reason.startswith("canary promoted")
@@ -171,7 +173,7 @@ def test_canary_is_promoted_in_steps(sqlite_ctx, mgr, clock) -> None:
                        "canary.promoted"]  # fmt: skip
     stepped = recent_events(kind="canary.stepped")
     assert [(e.data["from"], e.data["weight"]) for e in reversed(stepped)] == [(5, 25), (25, 50)]
-    assert stepped[0].data["evidence"]["verdict"] == "PASS"
+    assert stepped[0].data["evidence"]["verdict"] in ("PASS", "INCONCLUSIVE")
     promoted = recent_events(kind="canary.promoted")[0]
     assert promoted.data["evidence"]["checks"] and promoted.source == DEP
     actions = [a.action for a in reversed(sqlite_ctx.audit.entries(action="canary."))]
@@ -190,7 +192,7 @@ def send_plain(mgr, n: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("state", "metric"), [({"fail": True}, "error_rate"), ({"delay": 0.2}, "latency_p95")]
+    ("state", "metric"), [({"fail": True}, "error_rate"), ({"delay": 0.2}, "latency")]
 )
 def test_failing_or_slow_canary_is_aborted(
     sqlite_ctx, mgr, clock, flaky, state: dict[str, Any], metric: str
@@ -198,23 +200,38 @@ def test_failing_or_slow_canary_is_aborted(
     start(mgr, {**FAST, "latency_margin_ms": 20.0}, architecture=f"{flaky.__name__}:flaky")
     flaky.STATE.update(state)  # after the deploy's own checks passed
 
-    first = send(mgr, 20, 20)
-    status = analyse(mgr, clock)
-    assert status["last_verdict"]["verdict"] == "FAIL"
-    assert (status["state"], status["consecutive_failures"]) == ("progressing", 1)
+    # The first look also fixes the latency threshold from the stable arm's first latencies.
+    for _ in range(4):
+        results = send(mgr, 40, 40)
+        status = analyse(mgr, clock)
+        if status["state"] != "progressing":
+            break
     if "fail" in state:
-        assert sum(isinstance(r, Exception) for r in first) == 20  # the canary's share failed
-    send(mgr, 20, 20)
-    status = analyse(mgr, clock)
-    assert status["state"] == "aborted" and status["weight"] == 0
-    assert status["reason"].startswith("2 consecutive failed analyses")
+        assert sum(isinstance(r, Exception) for r in results) == 40  # the canary's share failed
+    assert status["state"] == "aborted" and status["weight"] == 0, [
+        (
+            c["metric"],
+            c["outcome"],
+            c.get("stable"),
+            c.get("canary"),
+            c.get("cs_low"),
+            c["n_stable"],
+            c["n_canary"],
+            c["detail"],
+        )
+        for c in status["last_verdict"]["checks"]
+    ]
+    assert status["reason"].startswith("canary worse beyond the margin on")
+    assert status["last_verdict"]["verdict"] == "FAIL"
 
     checks = {c["metric"]: c for c in status["last_verdict"]["checks"]}
-    assert checks[metric]["outcome"] == "fail" and checks[metric]["adjusted_p"] < 0.05
+    assert (
+        checks[metric]["outcome"] == "worse" and checks[metric]["cs_low"] > checks[metric]["margin"]
+    )
     aborted = recent_events(kind="canary.aborted")[0]
     assert aborted.severity == "critical"
     evidence = {c["metric"]: c for c in aborted.data["evidence"]["checks"]}
-    assert evidence[metric]["outcome"] == "fail"
+    assert evidence[metric]["outcome"] == "worse"
     assert status_of("v2.0.0") is ModelStatus.FAILED
     assert status_of("v1.0.0") is ModelStatus.DEPLOYED
     assert mgr.get_deployment(DEP).version == "v1.0.0"
@@ -245,31 +262,32 @@ def test_canary_failing_its_health_checks_is_aborted_without_traffic(mgr, clock,
 # ---- inconclusive -------------------------------------------------------------------------
 
 
-def test_too_few_samples_is_inconclusive_and_the_canary_waits(mgr, clock, flaky) -> None:
+def test_inconclusive_never_aborts_and_promotion_waits_for_min_samples(mgr, clock, flaky) -> None:
     start(mgr, FAST, architecture=f"{flaky.__name__}:flaky")
     flaky.STATE["fail"] = True  # a broken canary, but with too little traffic to tell
-    for _ in range(4):
-        send(mgr, 3, 3)
+    for _ in range(6):
+        send(mgr, 2, 2)
         status = analyse(mgr, clock)
         assert status["last_verdict"]["verdict"] == "INCONCLUSIVE"
-        assert status["last_verdict"]["reason"].startswith("too few samples")
-    assert (status["state"], status["weight"], status["fails"]) == ("progressing", 5.0, 0)
-    assert status["inconclusive"] == 4 and status["consecutive_failures"] == 0
+    # The schedule moved the weight on; the evidence never sufficed to abort; and the promotion
+    # waits until the canary has served min_samples (20) requests.
+    assert (status["state"], status["weight"], status["fails"]) == ("progressing", 50.0, 0)
+    assert status["last_verdict"]["reason"].startswith("promotion waits for 20 canary requests")
+    assert status["inconclusive"] == 6
     assert status_of("v2.0.0") is ModelStatus.DEPLOYED
     assert recent_events(kind="canary.aborted") == []
 
 
-def test_inconclusive_data_carries_over_until_it_can_be_judged(mgr, clock) -> None:
+def test_every_window_is_counted_once_over_the_whole_rollout(sqlite_ctx, mgr, clock) -> None:
     start(mgr, CALM)
-    verdicts = []
     for _ in range(3):
         send(mgr, 8, 8)
         status = analyse(mgr, clock)
-        verdicts.append(status["last_verdict"]["verdict"])
-    assert verdicts == ["INCONCLUSIVE", "INCONCLUSIVE", "PASS"]  # 8, 16, then 24 per arm
-    arms = status["last_verdict"]["arms"]
-    assert arms["canary"]["requests"] == 24 and arms["stable"]["requests"] == 24
-    assert status["weight"] == 25.0  # 30 s at 5 %, success rate 1/1 >= 0.95
+    assert status["requests"] == {"stable": 24, "canary": 24}
+    assert status["last_verdict"]["batches"] >= 2  # both arms' batches of the last window
+    with sqlite_ctx.db.session() as session:  # consumed: no batch is folded in twice
+        assert session.exec(select(CanarySampleRow)).all() == []
+    assert status["weight"] == 25.0  # 30 s at 5 %: stepped on schedule
 
 
 # ---- routing ------------------------------------------------------------------------------

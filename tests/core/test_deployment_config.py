@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.deployments import DeploymentConfig
-from core.deployments.canary_judge import JudgeSettings
+from core.deployments.canary_policy import CanaryPolicy
 from core.deployments.config import (
     BatchingSettings,
     CanaryConfig,
@@ -67,11 +67,11 @@ def test_defaults_are_defined_once() -> None:
     # The deployment's batching defaults are the runtime's measured ones.
     runtime = BatchingConfig()
     assert BatchingSettings().runtime(replicas=1) == runtime
-    # The judge's defaults are the canary section's.
-    judge = JudgeSettings()
-    for f in dataclasses.fields(JudgeSettings):
-        assert getattr(judge, f.name) == getattr(CanaryConfig(), f.name)
-    assert JudgeSettings.from_config(CanaryConfig(alpha=0.01)).alpha == 0.01
+    # The canary policy's settings come from the canary section.
+    policy = CanaryPolicy.from_config(DeploymentConfig(model_id=MODEL, version="v1"))
+    assert policy.settings.alpha == CanaryConfig().alpha
+    custom = DeploymentConfig(model_id=MODEL, version="v1", canary={"alpha": 0.01})
+    assert CanaryPolicy.from_config(custom).settings.alpha == 0.01
 
 
 def test_values_are_normalised() -> None:
