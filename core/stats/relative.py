@@ -14,7 +14,8 @@ fixed-horizon interval, ``halfwidth^2 / V`` for a confidence sequence). Three co
 * at ``L = 0`` the condition is exactly "the absolute interval contains 0", so the relative
   and absolute intervals always agree on whether there is a difference, and on its sign;
 * when the control mean is not distinguishable from 0 (``m_c^2 <= k v_c``) the set is
-  unbounded and is reported as such.
+  unbounded: two rays or the whole line. It is reported as ``[floor, +inf)`` (its convex
+  hull), or, when only one ray meets the parameter space, as that ray ``[low, +inf)``.
 
 For a metric that cannot be negative (``nonnegative=True``: rates, latencies) the parameter
 space is ``L >= -1``, and the interval is intersected with it, which keeps its coverage.
@@ -46,7 +47,16 @@ def fieller_interval(
     a = control_mean * control_mean - k * control_variance
     b = treatment_mean * control_mean
     c = treatment_mean * treatment_mean - k * treatment_variance
-    if not math.isfinite(k) or a <= 0.0:
+    if not math.isfinite(k) or a == 0.0:
+        return floor, math.inf
+    if a < 0.0:
+        disc = b * b - a * c
+        if disc < 0.0:
+            return floor, math.inf
+        # Outside the roots r1 <= r2; with a < 0, r2 = (b - sqrt) / a is the smaller.
+        r1, r2 = (b + math.sqrt(disc)) / a, (b - math.sqrt(disc)) / a
+        if floor > -math.inf and r1 < 0.0 <= r2:
+            return max(r2 - 1.0, floor), math.inf  # the ray below 0 lies outside L >= -1
         return floor, math.inf
     disc = max(b * b - a * c, 0.0)  # >= 0 whenever a > 0; max() absorbs rounding
     root = math.sqrt(disc)
