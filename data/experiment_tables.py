@@ -143,3 +143,18 @@ class ExperimentMetricStatsRow(SQLModel, table=True):
     n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     sum: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
     sum_sq: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+
+
+class ExperimentEpochMetricStatsRow(SQLModel, table=True):
+    """The same sums per allocation epoch (the version in force when the unit was first seen),
+    so analysis can compare arms within an epoch. Owned by migration 0008."""
+
+    __tablename__ = "experiment_epoch_metric_stats"
+
+    experiment_id: str = Field(sa_column=_experiment_fk(primary_key=True))
+    variant: str = Field(primary_key=True, max_length=100)
+    metric: str = Field(primary_key=True, max_length=100)
+    allocation_version: int = Field(primary_key=True)
+    n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    sum: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+    sum_sq: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
