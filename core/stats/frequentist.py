@@ -13,6 +13,7 @@ at the nominal rate where the delta method does not, and for proportions never g
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -64,9 +65,18 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
 
 
+@functools.cache
+def _z(confidence: float) -> float:
+    return float(stats.norm.ppf(0.5 + confidence / 2.0))
+
+
 def _critical(confidence: float, df: float | None) -> float:
-    q = 0.5 + confidence / 2.0
-    return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
+    """Two-sided critical value: z (cached; most calls) or Student's t with ``df``."""
+    return _z(confidence) if df is None else float(stats.t.ppf(0.5 + confidence / 2.0, df))
+
+
+def _two_sided_normal_p(z: float) -> float:
+    return min(1.0, math.erfc(abs(z) / math.sqrt(2.0)))
 
 
 def relative_lift_ci(
@@ -223,7 +233,7 @@ def two_proportion_z_test(
     pooled = (control.successes + treatment.successes) / (n_c + n_t)
     se_pooled2 = pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_t)
     se_wald = math.sqrt(max(p_c * (1.0 - p_c) / n_c + p_t * (1.0 - p_t) / n_t, 0.0))
-    half = float(stats.norm.ppf(0.5 + confidence / 2.0)) * se_wald
+    half = _z(confidence) * se_wald
     ci = (diff - half, diff + half)
     if se_pooled2 <= 0.0:
         return ComparisonResult(
@@ -234,7 +244,7 @@ def two_proportion_z_test(
             **base,
         )
     z = diff / math.sqrt(se_pooled2)
-    p = float(min(1.0, 2.0 * stats.norm.sf(abs(z))))
+    p = _two_sided_normal_p(z)
     note = "zero-width Wald CI: both rates are 0 or 1" if se_wald == 0.0 else None
     return ComparisonResult(difference_ci=ci, p_value=p, statistic=z, note=note, **base)
 
@@ -287,7 +297,7 @@ def stratified_comparison(
     crit = _critical(confidence, df)
     half = crit * math.sqrt(se2)
     stat = diff / math.sqrt(se2)
-    tail = stats.norm.sf(abs(stat)) if df is None else stats.t.sf(abs(stat), df)
+    p = _two_sided_normal_p(stat) if df is None else float(2.0 * stats.t.sf(abs(stat), df))
     lift_ci = (
         None
         if m_c == 0.0
@@ -303,7 +313,7 @@ def stratified_comparison(
     return ComparisonResult(
         difference_ci=(diff - half, diff + half),
         relative_lift_ci=lift_ci,
-        p_value=float(min(1.0, 2.0 * tail)),
+        p_value=min(1.0, p),
         statistic=stat,
         df=df,
         **base,
