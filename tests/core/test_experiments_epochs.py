@@ -238,3 +238,66 @@ def test_arms_that_no_epoch_compares_are_not_trustworthy(ctx) -> None:
     assert acc["valid"] is False and acc["winner"] is None and acc["significant"] is False
     assert "no allocation epoch" in acc["note"]
     assert manager.check_experiments() == []  # the monitor does not stop on it either
+
+
+def test_migration_backfills_epoch_statistics_from_raw_results(tmp_path) -> None:
+    """A database at 0007 with results recorded in two epochs: upgrading to head fills the
+    per-epoch table from the raw rows and each unit's allocation version."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from data.database import Database
+    from data.migrate import MIGRATIONS_DIR
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.write_engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+        at = "2026-01-01 00:00:00.000000"
+        conn.execute(
+            text(
+                "INSERT INTO experiment (experiment_id, name, description, config, status,"
+                " allocation_version, created_at, created_by, stop_reason, stopped_by, updated_at)"
+                " VALUES ('old', '', '', '{}', 'running', 2, :at, '', '', '', :at)"
+            ),
+            {"at": at},
+        )
+        units = [("u1", "control", 1), ("u2", "control", 2), ("u3", "treatment", 1)]
+        for req, variant, version in units:
+            conn.execute(
+                text("INSERT INTO experiment_unit VALUES ('old', :req, :variant, :version, :at)"),
+                {"req": req, "variant": variant, "version": version, "at": at},
+            )
+        values = [
+            ("u1", "accuracy", 1.0),
+            ("u1", "confidence", 0.5),
+            ("u2", "accuracy", 0.0),
+            ("u3", "accuracy", 1.0),
+        ]
+        for req, metric, value in values:
+            variant = "treatment" if req == "u3" else "control"
+            conn.execute(
+                text(
+                    "INSERT INTO experiment_result (experiment_id, request_id, metric, variant,"
+                    " value, recorded_at) VALUES ('old', :req, :metric, :variant, :value, :at)"
+                ),
+                {"req": req, "metric": metric, "variant": variant, "value": value, "at": at},
+            )
+        command.upgrade(cfg, "head")
+        rows = conn.execute(
+            text(
+                "SELECT variant, metric, allocation_version, n, sum, sum_sq"
+                " FROM experiment_epoch_metric_stats ORDER BY 1, 2, 3"
+            )
+        ).all()
+        conn.commit()
+    db.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("control", "accuracy", 1, 1, 1.0, 1.0),
+        ("control", "accuracy", 2, 1, 0.0, 0.0),
+        ("control", "confidence", 1, 1, 0.5, 0.25),
+        ("treatment", "accuracy", 1, 1, 1.0, 1.0),
+    ]
