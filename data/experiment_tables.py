@@ -1,8 +1,10 @@
-"""SQLModel tables for A/B experiments. The schema is owned by migration 0003; keep them in step.
+"""SQLModel tables for A/B experiments. The schema is owned by migrations 0003 and 0008 (per-epoch
+statistics); keep them in step.
 
 Raw results are append-only and unique per (experiment, request, metric), which makes recording
-idempotent. ``experiment_metric_stats`` and ``experiment_unit_count`` hold the sufficient
-statistics that analysis reads; they are updated in the same transaction as the raw rows and only
+idempotent. ``experiment_metric_stats`` (per variant), ``experiment_epoch_metric_stats`` (per variant and
+allocation epoch) and ``experiment_unit_count`` hold the sufficient statistics that analysis
+reads; they are updated in the same transaction as the raw rows and only
 from rows that were actually inserted, so they never drift from the raw data.
 """
 
