@@ -1,5 +1,5 @@
 """``analyze_experiment``'s result, built from sufficient statistics only (constant time in the
-number of results).
+number of results; linear in the number of allocation epochs).
 
 Shape (the seed's keys first)::
 
@@ -9,8 +9,8 @@ Shape (the seed's keys first)::
         metric: {improvement_percent, winner, control_mean, treatment_mean, control_n,
                  treatment_n, absolute_difference, difference_ci, relative_lift,
                  relative_lift_ci, p_value, p_value_adjusted, significant, test, sequential,
-                 power, ...}}}}
-    variants, srm, power, sequential, recommendation, trustworthy
+                 power, within_mde, valid, epochs, ...}}}}
+    variants, srm, power, sequential, validity, recommendation, trustworthy, trust_notes
 
 Conventions: effects are treatment minus control, estimated within allocation epochs and
 combined when the split changed (``core.experiments.inference``; ``control_mean`` and
