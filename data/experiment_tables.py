@@ -2,10 +2,10 @@
 statistics); keep them in step.
 
 Raw results are append-only and unique per (experiment, request, metric), which makes recording
-idempotent. ``experiment_metric_stats`` (per variant), ``experiment_epoch_metric_stats`` (per variant and
-allocation epoch) and ``experiment_unit_count`` hold the sufficient statistics that analysis
-reads; they are updated in the same transaction as the raw rows and only
-from rows that were actually inserted, so they never drift from the raw data.
+idempotent. ``experiment_metric_stats`` (per variant), ``experiment_epoch_metric_stats`` (per
+variant and allocation epoch) and ``experiment_unit_count`` hold the sufficient statistics that
+analysis reads; they are updated in the same transaction as the raw rows and only from rows that
+were actually inserted, so they never drift from the raw data.
 """
 
 from __future__ import annotations
