@@ -301,3 +301,37 @@ def test_migration_backfills_epoch_statistics_from_raw_results(tmp_path) -> None
         ("control", "confidence", 1, 1, 0.5, 0.25),
         ("treatment", "accuracy", 1, 1, 1.0, 1.0),
     ]
+
+
+def test_validity_block_names_adaptive_allocation() -> None:
+    cfg = ExperimentConfig(
+        **config_dict("x", success_metrics=["accuracy"], allocation_mode="thompson_sampling")
+    ).normalized()
+    a = _analyze(
+        cfg,
+        [
+            (
+                {"control": 50.0, "treatment": 50.0},
+                {"control": _binary(500, 50), "treatment": _binary(500, 60)},
+            ),
+            (
+                {"control": 20.0, "treatment": 80.0},
+                {"control": _binary(200, 22), "treatment": _binary(800, 100)},
+            ),
+        ],
+    )
+    v = a["validity"]
+    assert v["adaptive_allocation"] is True and v["allocation_changes"] == 1
+    assert "inverse-variance" in v["estimator"]
+    assert any("always_valid_p" in k for k in v["valid_under_reallocation"])
+    assert any("p_value" in k for k in v["not_valid_under_reallocation"])
+    c = a["comparisons"]["treatment_vs_control"]["metric_comparisons"]["accuracy"]
+    # The comparison's means are the epoch-weighted ones its difference is taken between.
+    assert c["treatment_mean"] - c["control_mean"] == pytest.approx(c["absolute_difference"])
+    assert c["epochs"] == {
+        "total": 2,
+        "used": 2,
+        "skipped": 0,
+        "units_skipped": 0,
+        "estimator": c["epochs"]["estimator"],
+    }
