@@ -4,6 +4,7 @@ allocation epochs through the real store, and arms that no epoch lets us compare
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -241,8 +242,8 @@ def test_arms_that_no_epoch_compares_are_not_trustworthy(ctx) -> None:
 
 
 def test_migration_backfills_epoch_statistics_from_raw_results(tmp_path) -> None:
-    """A database at 0007 with results recorded in two epochs: upgrading to head fills the
-    per-epoch table from the raw rows and each unit's allocation version."""
+    """A database just before the per-epoch table, with results recorded in two epochs:
+    upgrading to head fills the table from the raw rows and each unit's allocation version."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import text
@@ -250,12 +251,17 @@ def test_migration_backfills_epoch_statistics_from_raw_results(tmp_path) -> None
     from data.database import Database
     from data.migrate import MIGRATIONS_DIR
 
+    # Read the revision before this migration from the file, so a renumbering cannot break it.
+    path = next((MIGRATIONS_DIR / "versions").glob("*_experiment_epoch_stats.py"))
+    spec = importlib.util.spec_from_file_location("epoch_stats_migration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     db = Database(f"sqlite:///{tmp_path / 'old.db'}")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with db.write_engine.connect() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0007")
+        command.upgrade(cfg, module.down_revision)
         at = "2026-01-01 00:00:00.000000"
         conn.execute(
             text(
