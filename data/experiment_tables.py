@@ -1,9 +1,11 @@
-"""SQLModel tables for A/B experiments. The schema is owned by migration 0003; keep them in step.
+"""SQLModel tables for A/B experiments. The schema is owned by migrations 0003 and 0009 (per-epoch
+statistics); keep them in step.
 
 Raw results are append-only and unique per (experiment, request, metric), which makes recording
-idempotent. ``experiment_metric_stats`` and ``experiment_unit_count`` hold the sufficient
-statistics that analysis reads; they are updated in the same transaction as the raw rows and only
-from rows that were actually inserted, so they never drift from the raw data.
+idempotent. ``experiment_metric_stats`` (per variant), ``experiment_epoch_metric_stats`` (per
+variant and allocation epoch) and ``experiment_unit_count`` hold the sufficient statistics that
+analysis reads; they are updated in the same transaction as the raw rows and only from rows that
+were actually inserted, so they never drift from the raw data.
 """
 
 from __future__ import annotations
@@ -140,6 +142,21 @@ class ExperimentMetricStatsRow(SQLModel, table=True):
     experiment_id: str = Field(sa_column=_experiment_fk(primary_key=True))
     variant: str = Field(primary_key=True, max_length=100)
     metric: str = Field(primary_key=True, max_length=100)
+    n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    sum: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+    sum_sq: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+
+
+class ExperimentEpochMetricStatsRow(SQLModel, table=True):
+    """The same sums per allocation epoch (the version in force when the unit was first seen),
+    so analysis can compare arms within an epoch. Owned by migration 0009."""
+
+    __tablename__ = "experiment_epoch_metric_stats"
+
+    experiment_id: str = Field(sa_column=_experiment_fk(primary_key=True))
+    variant: str = Field(primary_key=True, max_length=100)
+    metric: str = Field(primary_key=True, max_length=100)
+    allocation_version: int = Field(primary_key=True)
     n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     sum: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
     sum_sq: float = Field(default=0.0, sa_column=Column(Float, nullable=False))

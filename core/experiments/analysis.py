@@ -1,5 +1,5 @@
 """``analyze_experiment``'s result, built from sufficient statistics only (constant time in the
-number of results).
+number of results; linear in the number of allocation epochs).
 
 Shape (the seed's keys first)::
 
@@ -9,17 +9,22 @@ Shape (the seed's keys first)::
         metric: {improvement_percent, winner, control_mean, treatment_mean, control_n,
                  treatment_n, absolute_difference, difference_ci, relative_lift,
                  relative_lift_ci, p_value, p_value_adjusted, significant, test, sequential,
-                 power, ...}}}}
-    variants, srm, power, sequential, recommendation, trustworthy
+                 power, within_mde, valid, epochs, ...}}}}
+    variants, srm, power, sequential, validity, recommendation, trustworthy, trust_notes
 
-Conventions: effects are treatment minus control. ``improvement_percent`` is the relative lift
-in percent, sign-flipped for lower-is-better metrics, so positive always means "treatment is
-better" (0.0 when the lift is undefined: empty group or control mean 0; see ``note``).
-``significant`` uses the fixed-horizon p-value Holm-adjusted across every metric and treatment;
-``winner`` is the better variant when significant, else None. Fixed-horizon p-values are valid
-only at a sample size fixed in advance; the ``sequential`` block (always-valid p and confidence
-sequence) is the one to watch continuously, and it is what the recommendation and auto-stop use.
-Infinite interval ends (too little data) are reported as None so the result is plain JSON.
+Conventions: effects are treatment minus control, estimated within allocation epochs and
+combined when the split changed (``core.experiments.inference``; ``control_mean`` and
+``treatment_mean`` are then the epoch-weighted means the difference is taken between).
+``improvement_percent`` is the relative lift in percent, sign-flipped for lower-is-better
+metrics, so positive always means "treatment is better" (0.0 when the lift is undefined: empty
+group or control mean 0; see ``note``). ``significant``, ``winner`` and the recommendation all
+come from the always-valid mSPRT p-value (Holm-adjusted across a metric's treatments), so they
+never disagree; fixed-horizon ``p_value`` / ``p_value_adjusted`` (Holm across every metric and
+treatment) and the intervals next to them are valid only at a sample size fixed in advance.
+``stop_no_difference`` is said only when the relative confidence sequence lies within
+``+-minimum_detectable_effect``; ``validity`` lists what stays valid under reallocation;
+``trustworthy`` is False with ``trust_notes`` naming why (sample ratio mismatch, or arms no
+allocation epoch lets us compare). Infinite interval ends are reported as None (plain JSON).
 """
 
 from __future__ import annotations
@@ -31,13 +36,15 @@ from datetime import datetime
 from typing import Any
 
 from core.experiments.config import ExperimentConfig, MetricKind
+from core.experiments.inference import ArmInference, infer_metric, pooled
 from core.experiments.models import AllocationChange, ExperimentInfo
 from core.experiments.stopping import (
+    StopDecision,
     auto_stop_decision,
-    metric_arms,
-    sequential_results,
+    metric_epochs,
     sequential_target,
 )
+from core.experiments.validity import validity_block
 from core.stats import (
     MetricStats,
     achieved_power_binary,
@@ -47,14 +54,12 @@ from core.stats import (
     required_sample_size_binary,
     required_sample_size_continuous,
     sample_ratio_mismatch,
-    two_proportion_z_test,
-    welch_t_test,
 )
 
 SRM_THRESHOLD = 0.001
 TARGET_POWER = 0.8
 
-Stats = Mapping[tuple[str, str], tuple[int, float, float]]
+EpochStats = Mapping[tuple[str, str, int], tuple[int, float, float]]
 
 
 def _num(x: float | None) -> float | None:
@@ -153,16 +158,16 @@ def _comparison(
     metric: str,
     control: MetricStats,
     treatment: MetricStats,
-    seq: Any,
+    inf: ArmInference,
     ratio: float,
 ) -> dict[str, Any]:
     spec = config.metric_spec(metric)
-    test = two_proportion_z_test if spec.kind is MetricKind.BINARY else welch_t_test
-    r = test(control, treatment, config.confidence_level)
+    r, seq = inf.fixed, inf.sequential
     sign = 1.0 if spec.higher_is_better else -1.0
-    notes = [n for n in (r.note, seq.note) if n]
-    if r.relative_lift is None:
+    notes = [inf.note] if not inf.valid else [n for n in (r.note, seq.note, inf.note) if n]
+    if inf.valid and r.relative_lift is None:
         notes.append("relative lift undefined (empty group or control mean 0)")
+    est = inf.estimate
     return {
         "metric_type": spec.kind.value,
         "higher_is_better": spec.higher_is_better,
@@ -182,23 +187,42 @@ def _comparison(
         "confidence_level": config.confidence_level,
         "sequential": {
             "always_valid_p": seq.always_valid_p,
+            "always_valid_p_adjusted": inf.p_adjusted,
             "confidence_sequence": [_num(seq.cs_low), _num(seq.cs_high)],
             "relative_confidence_sequence": (
                 None
                 if seq.relative_cs_low is None
                 else [_num(seq.relative_cs_low), _num(seq.relative_cs_high)]
             ),
-            "conclusive": seq.conclusive,
+            "conclusive": inf.significant,
             "tau_squared": seq.tau_squared,
+        },
+        "significant": inf.significant,
+        "winner": inf.winner,
+        "within_mde": inf.futile,
+        "valid": inf.valid,
+        "epochs": {
+            "total": inf.epochs,
+            "used": est.strata_used if est else 0,
+            "skipped": est.strata_skipped if est else inf.epochs,
+            "units_skipped": est.units_skipped if est else 0,
+            "estimator": ESTIMATOR_STRATIFIED if inf.epochs > 1 else ESTIMATOR_PLAIN,
         },
         "power": power_block(config, spec.kind, control, treatment, ratio),
         "note": "; ".join(notes) or None,
     }
 
 
+ESTIMATOR_PLAIN = "difference of means (one allocation epoch)"
+ESTIMATOR_STRATIFIED = (
+    "differences within allocation epochs, combined with inverse-variance weights; means are "
+    "the same weighted averages"
+)
+
+
 def build_analysis(
     info: ExperimentInfo,
-    stats: Stats,
+    epoch_stats: EpochStats,
     unit_counts: Mapping[tuple[str, int], int],
     history: Sequence[AllocationChange],
     now: datetime,
@@ -206,8 +230,9 @@ def build_analysis(
     config = info.config
     control = config.control
     alloc = info.allocation
-    arms = {m: metric_arms(config, m, stats) for m in config.success_metrics}
-    seqs = {m: sequential_results(config, arms[m]) for m in config.success_metrics}
+    epochs = {m: metric_epochs(config, m, epoch_stats) for m in config.success_metrics}
+    arms = {m: {v: pooled(e) for v, e in epochs[m].items()} for m in config.success_metrics}
+    inference = {m: infer_metric(config, m, epochs[m]) for m in config.success_metrics}
     comparisons: dict[str, dict[str, Any]] = {}
     family: list[tuple[str, str]] = []
     for t in config.treatments:
@@ -216,7 +241,7 @@ def build_analysis(
         metric_comparisons = {}
         for m in config.success_metrics:
             metric_comparisons[m] = _comparison(
-                config, m, arms[m][control], arms[m][t], seqs[m][t], ratio
+                config, m, arms[m][control], arms[m][t], inference[m][t], ratio
             )
             family.append((key, m))
         comparisons[key] = {
@@ -224,30 +249,28 @@ def build_analysis(
             "treatment": t,
             "metric_comparisons": metric_comparisons,
         }
-    # Holm across every (treatment, metric) pair, for fixed-horizon and always-valid p alike.
+    # Fixed-horizon p-values, Holm across every (treatment, metric) pair: shown, never decisive.
     fixed = holm_adjust([comparisons[k]["metric_comparisons"][m]["p_value"] for k, m in family])
-    always = holm_adjust(
-        [comparisons[k]["metric_comparisons"][m]["sequential"]["always_valid_p"] for k, m in family]
-    )
-    for (key, m), p_fixed, p_seq in zip(family, fixed, always, strict=True):
-        c = comparisons[key]["metric_comparisons"][m]
-        c["p_value_adjusted"] = p_fixed
-        c["sequential"]["always_valid_p_adjusted"] = p_seq
-        c["significant"] = p_fixed <= config.alpha
-        diff = c["absolute_difference"]
-        better = (diff > 0) == c["higher_is_better"]
-        c["winner"] = (
-            (comparisons[key]["treatment"] if better else control)
-            if c["significant"] and diff != 0
-            else None
-        )
+    for (key, m), p_fixed in zip(family, fixed, strict=True):
+        comparisons[key]["metric_comparisons"][m]["p_value_adjusted"] = p_fixed
 
     srm = srm_check(config, unit_counts, history)
     decision = auto_stop_decision(
-        config, arms[config.primary], info.started_at, now, srm["mismatch"]
+        config,
+        epochs[config.primary],
+        info.started_at,
+        now,
+        srm["mismatch"],
+        inference[config.primary],
     )
     primary = {k: v["metric_comparisons"][config.primary] for k, v in comparisons.items()}
     recommendation = _recommend(config, srm, decision, primary, arms[config.primary])
+    trust_notes = ([srm["verdict"]] if srm["mismatch"] else []) + [
+        f"{m} ({t} vs {control}): {inf.note}"
+        for m in config.success_metrics
+        for t, inf in inference[m].items()
+        if not inf.valid
+    ]
     return {
         "experiment_id": info.experiment_id,
         "experiment_metadata": {
@@ -286,39 +309,48 @@ def build_analysis(
             "always_valid_p_holm": decision.always_valid_p,
             "comparisons": {k: c["sequential"] for k, c in primary.items()},
         },
+        "validity": validity_block(config, history, epochs[config.primary]),
         "recommendation": recommendation,
-        "trustworthy": not srm["mismatch"],
+        "trustworthy": not trust_notes,
+        "trust_notes": trust_notes,
     }
 
 
 def _recommend(
     config: ExperimentConfig,
     srm: dict[str, Any],
-    decision: Any,
+    decision: StopDecision,
     primary: dict[str, dict[str, Any]],
     arms: Mapping[str, MetricStats],
 ) -> dict[str, Any]:
     if srm["mismatch"]:
         return {"action": "invalid", "winner": None, "reason": srm["verdict"]}
-    if decision.trigger == "conclusive" or (decision.trigger and decision.winner):
+    if decision.untrusted:
+        return {"action": "invalid", "winner": None, "reason": decision.reason}
+    if decision.winner and (decision.trigger or decision.stop):
         return {"action": "stop_winner", "winner": decision.winner, "reason": decision.reason}
-    if decision.trigger == "max_duration":
-        return {"action": "stop_no_difference", "winner": None, "reason": decision.reason}
-    smallest = min(a.n for a in arms.values())
-    powered = [c["power"] for c in primary.values()]
-    if (
-        smallest >= config.minimum_sample_size
-        and powered
-        and all(p.get("available") and p["remaining"]["total"] == 0 for p in powered)
-    ):
+    mde = config.minimum_detectable_effect
+    if decision.futile:
         return {
             "action": "stop_no_difference",
             "winner": None,
             "reason": (
-                f"enough units to detect a {config.minimum_detectable_effect:.0%} change in "
-                f"{config.primary} with {TARGET_POWER:.0%} power, and no difference found"
+                f"the {1 - config.alpha:.0%} confidence sequence of the relative change in "
+                f"{config.primary} lies within +-{mde:.0%} (the minimum detectable effect) for "
+                f"every treatment; were the true change {mde:.0%}, this would be said at most "
+                f"{config.alpha:.0%} of the time"
             ),
         }
+    if decision.trigger == "max_duration":
+        return {
+            "action": "stop_inconclusive",
+            "winner": None,
+            "reason": (
+                f"{decision.reason}; no always-valid difference, and a change of "
+                f"+-{mde:.0%} is not ruled out"
+            ),
+        }
+    powered = [c["power"] for c in primary.values()]
     remaining = sum(p["remaining"]["total"] for p in powered if p.get("available"))
     extra = f"; about {remaining} more units needed for full power" if remaining else ""
     return {"action": "keep_running", "winner": None, "reason": decision.reason + extra}

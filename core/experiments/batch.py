@@ -6,8 +6,9 @@
    refused (``ConflictError``) and nothing of it is written.
 2. results: ``INSERT ... ON CONFLICT (experiment_id, request_id, metric) DO NOTHING RETURNING``;
    a re-sent result is a no-op, not an error.
-3. sufficient statistics: n, sum and sum of squares per variant and metric are upserted from
-   exactly the rows step 2 returned, so nothing is ever double counted.
+3. sufficient statistics: n, sum and sum of squares per variant and metric, and per variant,
+   metric and allocation epoch (the unit's allocation version), are upserted from exactly the
+   rows step 2 returned, so nothing is ever double counted.
 
 Rows are written in one global order (table, then key) so concurrent PostgreSQL writers cannot
 deadlock on each other's keys. The per-row statements go to the driver as plain SQL with
@@ -28,6 +29,7 @@ from sqlalchemy import bindparam, select, tuple_
 
 from core.errors import ConflictError, NotFoundError
 from data.experiment_tables import (
+    ExperimentEpochMetricStatsRow,
     ExperimentMetricStatsRow,
     ExperimentResultRow,
     ExperimentRow,
@@ -43,12 +45,14 @@ UNIT_COLUMNS = ("experiment_id", "request_id", "variant", "allocation_version", 
 RESULT_COLUMNS = ("experiment_id", "request_id", "metric", "variant", "value", "recorded_at")
 STATS_COLUMNS = ("experiment_id", "variant", "metric", "n", "sum", "sum_sq")
 COUNT_COLUMNS = ("experiment_id", "variant", "allocation_version", "n")
+EPOCH_COLUMNS = ("experiment_id", "variant", "metric", "allocation_version", "n", "sum", "sum_sq")
 
 EXPERIMENT = ExperimentRow.__table__
 UNIT = ExperimentUnitRow.__table__
 UNIT_COUNT = ExperimentUnitCountRow.__table__
 RESULT = ExperimentResultRow.__table__
 STATS = ExperimentMetricStatsRow.__table__
+EPOCH_STATS = ExperimentEpochMetricStatsRow.__table__
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def _driver_sql(dialect_name: str) -> dict[str, tuple[str, str, str]]:
             UNIT,
             UNIT_COLUMNS,
             " ON CONFLICT (experiment_id, request_id) DO NOTHING"
-            " RETURNING experiment_id, request_id, variant",
+            " RETURNING experiment_id, request_id, variant, allocation_version",
         ),
         "results": insert(
             RESULT,
@@ -105,6 +109,15 @@ def _driver_sql(dialect_name: str) -> dict[str, tuple[str, str, str]]:
             STATS,
             STATS_COLUMNS,
             adding(STATS, ("experiment_id", "variant", "metric"), ("n", "sum", "sum_sq")),
+        ),
+        "epoch_stats": insert(
+            EPOCH_STATS,
+            EPOCH_COLUMNS,
+            adding(
+                EPOCH_STATS,
+                ("experiment_id", "variant", "metric", "allocation_version"),
+                ("n", "sum", "sum_sq"),
+            ),
         ),
         "counts": insert(
             UNIT_COUNT,
@@ -160,7 +173,7 @@ def write_batch(conn: Any, items: list[ResultItem], now: datetime) -> list[Outco
     for i, it in enumerate(items):
         if isinstance(outcomes[i], Exception):
             continue
-        unit_variant = stored.get((it.experiment_id, it.request_id))
+        unit_variant, _version = stored.get((it.experiment_id, it.request_id), (None, 0))
         if unit_variant is None:
             outcomes[i] = ConflictError(
                 f"experiment {it.experiment_id} has ended; only late results for requests it "
@@ -182,15 +195,21 @@ def write_batch(conn: Any, items: list[ResultItem], now: datetime) -> list[Outco
         for (exp, req, metric), i in sorted(accepted.items())
     ]
     sums: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    epoch_sums: dict[tuple[str, str, str, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for exp, req, metric in _insert(conn, "results", rows):
         i = accepted[(exp, req, metric)]
         value = items[i].metrics[metric]
-        acc = sums[(exp, items[i].variant, metric)]
-        acc[0] += 1
-        acc[1] += value
-        acc[2] += value * value
+        version = stored[(exp, req)][1]
+        for acc in (
+            sums[(exp, items[i].variant, metric)],
+            epoch_sums[(exp, items[i].variant, metric, version)],
+        ):
+            acc[0] += 1
+            acc[1] += value
+            acc[2] += value * value
         outcomes[i] += 1
     _insert(conn, "stats", [(e, v, m, *a) for (e, v, m), a in sorted(sums.items())])
+    _insert(conn, "epoch_stats", [(*k, *a) for k, a in sorted(epoch_sums.items())])
     return outcomes
 
 
@@ -199,24 +218,25 @@ def _units(
     proposed: dict[tuple[str, str], str],
     state: dict[str, tuple[str, int]],
     at: Any,
-) -> dict[tuple[str, str], str]:
-    """Each request's stored variant, inserting units for new requests of running experiments."""
-    stored: dict[tuple[str, str], str] = {}
+) -> dict[tuple[str, str], tuple[str, int]]:
+    """Each request's stored (variant, allocation version), inserting units for new requests
+    of running experiments."""
+    stored: dict[tuple[str, str], tuple[str, int]] = {}
     new_rows = [
         (exp, req, variant, state[exp][1], at)
         for (exp, req), variant in sorted(proposed.items())
         if state[exp][0] == "running"
     ]
     counts: dict[tuple[str, str, int], int] = defaultdict(int)
-    for exp, req, variant in _insert(conn, "units", new_rows):
-        stored[(exp, req)] = variant
-        counts[(exp, variant, state[exp][1])] += 1
+    for exp, req, variant, version in _insert(conn, "units", new_rows):
+        stored[(exp, req)] = (variant, int(version))
+        counts[(exp, variant, int(version))] += 1
     missing = sorted(k for k in proposed if k not in stored)
     for chunk in _chunks(missing):
-        query = select(UNIT.c.experiment_id, UNIT.c.request_id, UNIT.c.variant).where(
-            tuple_(UNIT.c.experiment_id, UNIT.c.request_id).in_(chunk)
-        )
-        for exp, req, variant in conn.execute(query):
-            stored[(exp, req)] = variant
+        query = select(
+            UNIT.c.experiment_id, UNIT.c.request_id, UNIT.c.variant, UNIT.c.allocation_version
+        ).where(tuple_(UNIT.c.experiment_id, UNIT.c.request_id).in_(chunk))
+        for exp, req, variant, version in conn.execute(query):
+            stored[(exp, req)] = (variant, int(version))
     _insert(conn, "counts", [(e, v, ver, n) for (e, v, ver), n in sorted(counts.items())])
     return stored

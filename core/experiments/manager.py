@@ -36,7 +36,7 @@ from core.experiments.models import (
 )
 from core.experiments.results import ResultItem, ResultWriter, validate_result
 from core.experiments.routing import ExperimentRouter, snap_to_buckets
-from core.experiments.stopping import auto_stop_decision, metric_arms
+from core.experiments.stopping import auto_stop_decision, metric_arms, metric_epochs
 from core.experiments.store import ExperimentStore
 from data.types import utcnow
 
@@ -294,7 +294,7 @@ class ABTestManager:
         info = self.store.get(experiment_id)
         return build_analysis(
             info,
-            self.store.metric_stats(experiment_id),
+            self.store.epoch_metric_stats(experiment_id),
             self.store.unit_counts(experiment_id),
             self.store.history(experiment_id),
             self.clock(),
@@ -337,12 +337,13 @@ class ABTestManager:
         if info.status is not ExperimentStatus.RUNNING:
             return []
         config = info.config
-        stats = self.store.metric_stats(experiment_id)
+        epochs = metric_epochs(config, config.primary, self.store.epoch_metric_stats(experiment_id))
         srm = srm_check(
             config, self.store.unit_counts(experiment_id), self.store.history(experiment_id)
         )
-        arms = metric_arms(config, config.primary, stats)
-        decision = auto_stop_decision(config, arms, info.started_at, self.clock(), srm["mismatch"])
+        decision = auto_stop_decision(
+            config, epochs, info.started_at, self.clock(), srm["mismatch"]
+        )
         if decision.stop:
             try:
                 self.store.transition(

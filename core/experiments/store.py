@@ -23,6 +23,7 @@ from core.experiments.models import (
 from data.database import Database
 from data.experiment_tables import (
     ExperimentAllocationRow,
+    ExperimentEpochMetricStatsRow,
     ExperimentMetricStatsRow,
     ExperimentRow,
     ExperimentStatusChangeRow,
@@ -168,6 +169,19 @@ class ExperimentStore:
                 )
             ).all()
         return {(r.variant, r.metric): (int(r.n), float(r.sum), float(r.sum_sq)) for r in rows}
+
+    def epoch_metric_stats(
+        self, experiment_id: str
+    ) -> dict[tuple[str, str, int], tuple[int, float, float]]:
+        """(variant, metric, allocation version) -> (n, sum, sum of squares): one row per
+        triple, so the cost grows with the number of epochs, never with the results."""
+        t = ExperimentEpochMetricStatsRow.__table__
+        query = sa_select(
+            t.c.variant, t.c.metric, t.c.allocation_version, t.c.n, t.c.sum, t.c.sum_sq
+        )
+        with self.db.session() as session:
+            rows = session.execute(query.where(t.c.experiment_id == experiment_id)).all()
+        return {(v, m, int(ver)): (int(n), float(s), float(ss)) for v, m, ver, n, s, ss in rows}
 
     def unit_counts(self, experiment_id: str) -> dict[tuple[str, int], int]:
         """(variant, allocation version) -> units first seen under that allocation."""

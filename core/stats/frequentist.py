@@ -4,28 +4,31 @@ All effects are ``treatment - control``. Each test returns a :class:`ComparisonR
 fields are always finite or explicitly infinite numbers, never NaN; degenerate inputs produce a
 documented conservative answer plus a human-readable ``note``.
 
-Relative lift ``L = m_t / m_c - 1`` uses the delta method on independent groups::
-
-    var(L) ~= var_t / (n_t * m_c**2) + m_t**2 * var_c / (n_c * m_c**4)
-
-with a normal (z) interval ``L +- z_{1-a/2} * sqrt(var(L))``. It is ``None`` when the control
-mean is 0 or either group is empty.
+Relative lift ``L = m_t / m_c - 1`` gets Fieller's interval (:mod:`core.stats.relative`) with
+the absolute interval's critical value: Welch's ``t`` (its degrees of freedom) for the t-test,
+``z`` for proportions. It therefore contains 0 exactly when the absolute interval does, covers
+at the nominal rate where the delta method does not, and for proportions never goes below
+-100 %. It is ``None`` when the control mean is 0 or either group is empty.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from scipy import stats
 
+from core.stats.relative import fieller_interval
+from core.stats.stratified import TwoArmEstimate
 from core.stats.summary import BinaryStats, ContinuousStats
 
 __all__ = [
     "ComparisonResult",
     "relative_lift_ci",
     "relative_lift_se",
+    "stratified_comparison",
     "two_proportion_z_test",
     "welch_t_test",
 ]
@@ -62,6 +65,20 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
 
 
+@functools.cache
+def _z(confidence: float) -> float:
+    return float(stats.norm.ppf(0.5 + confidence / 2.0))
+
+
+def _critical(confidence: float, df: float | None) -> float:
+    """Two-sided critical value: z (cached; most calls) or Student's t with ``df``."""
+    return _z(confidence) if df is None else float(stats.t.ppf(0.5 + confidence / 2.0, df))
+
+
+def _two_sided_normal_p(z: float) -> float:
+    return min(1.0, math.erfc(abs(z) / math.sqrt(2.0)))
+
+
 def relative_lift_ci(
     control_mean: float,
     control_var: float,
@@ -70,11 +87,14 @@ def relative_lift_ci(
     treatment_var: float,
     treatment_n: int,
     confidence: float = 0.95,
+    df: float | None = None,
+    nonnegative: bool = False,
 ) -> tuple[float | None, tuple[float, float] | None]:
-    """Relative lift ``m_t/m_c - 1`` and its delta-method normal CI.
+    """Relative lift ``m_t/m_c - 1`` and its Fieller interval (see the module docstring).
 
-    ``var`` arguments are per-observation variances. Returns ``(None, None)`` when the control
-    mean is 0 or a group is empty, and an infinite CI when a group has fewer than 2 units.
+    ``var`` arguments are per-observation variances; ``df`` selects a t critical value (None:
+    z). Returns ``(None, None)`` when the control mean is 0 or a group is empty, and an
+    infinite CI when a group has fewer than 2 units.
     """
     _check_confidence(confidence)
     if control_n == 0 or treatment_n == 0 or control_mean == 0.0:
@@ -82,11 +102,16 @@ def relative_lift_ci(
     lift = treatment_mean / control_mean - 1.0
     if control_n < 2 or treatment_n < 2:
         return lift, _INF_CI
-    se = relative_lift_se(
-        control_mean, control_var, control_n, treatment_mean, treatment_var, treatment_n
+    k = _critical(confidence, df) ** 2
+    ci = fieller_interval(
+        control_mean,
+        max(control_var, 0.0) / control_n,
+        treatment_mean,
+        max(treatment_var, 0.0) / treatment_n,
+        k,
+        nonnegative,
     )
-    half = float(stats.norm.ppf(0.5 + confidence / 2.0)) * se
-    return lift, (lift - half, lift + half)
+    return lift, ci
 
 
 def relative_lift_se(
@@ -128,7 +153,8 @@ def welch_t_test(
     v_c, v_t = control.variance, treatment.variance
     n_c, n_t = control.n, treatment.n
     diff = m_t - m_c
-    lift, lift_ci = relative_lift_ci(m_c, v_c, n_c, m_t, v_t, n_t, confidence)
+    df = TwoArmEstimate.from_arms(control, treatment).df if min(n_c, n_t) >= 2 else None
+    lift, lift_ci = relative_lift_ci(m_c, v_c, n_c, m_t, v_t, n_t, confidence, df)
     base: dict[str, Any] = dict(
         test="welch_t",
         control_mean=m_c,
@@ -155,8 +181,7 @@ def welch_t_test(
     if se2 == 0.0:
         return _zero_variance_result(diff, base)
     se = math.sqrt(se2)
-    ra, rb = a / se2, b / se2  # Welch-Satterthwaite df, scaled so tiny variances can't underflow
-    df = 1.0 / (ra * ra / (n_c - 1) + rb * rb / (n_t - 1))
+    assert df is not None  # se2 > 0 and both n >= 2
     t = diff / se
     p = float(min(1.0, 2.0 * stats.t.sf(abs(t), df)))
     half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se
@@ -183,7 +208,7 @@ def two_proportion_z_test(
     n_c, n_t = control.n, treatment.n
     diff = p_t - p_c
     lift, lift_ci = relative_lift_ci(
-        p_c, control.variance, n_c, p_t, treatment.variance, n_t, confidence
+        p_c, control.variance, n_c, p_t, treatment.variance, n_t, confidence, nonnegative=True
     )
     base: dict[str, Any] = dict(
         test="two_proportion_z",
@@ -208,7 +233,7 @@ def two_proportion_z_test(
     pooled = (control.successes + treatment.successes) / (n_c + n_t)
     se_pooled2 = pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_t)
     se_wald = math.sqrt(max(p_c * (1.0 - p_c) / n_c + p_t * (1.0 - p_t) / n_t, 0.0))
-    half = float(stats.norm.ppf(0.5 + confidence / 2.0)) * se_wald
+    half = _z(confidence) * se_wald
     ci = (diff - half, diff + half)
     if se_pooled2 <= 0.0:
         return ComparisonResult(
@@ -219,7 +244,7 @@ def two_proportion_z_test(
             **base,
         )
     z = diff / math.sqrt(se_pooled2)
-    p = float(min(1.0, 2.0 * stats.norm.sf(abs(z))))
+    p = _two_sided_normal_p(z)
     note = "zero-width Wald CI: both rates are 0 or 1" if se_wald == 0.0 else None
     return ComparisonResult(difference_ci=ci, p_value=p, statistic=z, note=note, **base)
 
@@ -240,5 +265,56 @@ def _zero_variance_result(diff: float, base: dict[str, Any]) -> ComparisonResult
         statistic=math.copysign(math.inf, diff),
         df=None,
         note="zero variance in both groups; means differ deterministically",
+        **base,
+    )
+
+
+def stratified_comparison(
+    estimate: TwoArmEstimate,
+    binary: bool,
+    confidence: float = 0.95,
+    nonnegative: bool = False,
+) -> ComparisonResult:
+    """Fixed-horizon test of an epoch-stratified estimate (:mod:`core.stats.stratified`):
+    ``z`` for proportions, ``t`` with the Satterthwaite degrees of freedom otherwise; the
+    relative lift gets Fieller's interval at the same critical value."""
+    _check_confidence(confidence)
+    m_c, m_t = estimate.control_mean, estimate.treatment_mean
+    diff, se2 = estimate.difference, estimate.variance
+    df = None if binary else estimate.df
+    base: dict[str, Any] = dict(
+        test="stratified_z" if binary else "stratified_welch_t",
+        control_mean=m_c,
+        treatment_mean=m_t,
+        control_n=estimate.control_n,
+        treatment_n=estimate.treatment_n,
+        difference=diff,
+        relative_lift=None if m_c == 0.0 else m_t / m_c - 1.0,
+        confidence=confidence,
+    )
+    if not se2 > 0.0:
+        return _zero_variance_result(diff, {**base, "relative_lift_ci": None})
+    crit = _critical(confidence, df)
+    half = crit * math.sqrt(se2)
+    stat = diff / math.sqrt(se2)
+    p = _two_sided_normal_p(stat) if df is None else float(2.0 * stats.t.sf(abs(stat), df))
+    lift_ci = (
+        None
+        if m_c == 0.0
+        else fieller_interval(
+            m_c,
+            estimate.control_variance,
+            m_t,
+            estimate.treatment_variance,
+            crit * crit,
+            nonnegative,
+        )
+    )
+    return ComparisonResult(
+        difference_ci=(diff - half, diff + half),
+        relative_lift_ci=lift_ci,
+        p_value=min(1.0, p),
+        statistic=stat,
+        df=df,
         **base,
     )

@@ -23,6 +23,7 @@ ACTION_STYLE = {
     "keep_running": "cyan",
     "stop_winner": "bold green",
     "stop_no_difference": "yellow",
+    "stop_inconclusive": "yellow",
     "invalid": "bold red",
 }
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from test_experiments_support import child_env, config_dict, register_models, run_child
 
 from data.experiment_tables import (
+    ExperimentEpochMetricStatsRow,
     ExperimentMetricStatsRow,
     ExperimentResultRow,
     ExperimentUnitCountRow,
@@ -71,6 +72,32 @@ def _assert_stats_match_raw(ctx, experiment_id: str = "res") -> None:
         assert n == expected[key][0]
         assert s == pytest.approx(expected[key][1], rel=1e-9, abs=1e-9)
         assert ss == pytest.approx(expected[key][2], rel=1e-9, abs=1e-9)
+    _assert_epoch_stats_match_raw(ctx, experiment_id)
+
+
+def _assert_epoch_stats_match_raw(ctx, experiment_id: str) -> None:
+    """Per-epoch sums equal the raw rows grouped by their unit's allocation version."""
+    r, u = ExperimentResultRow.__table__, ExperimentUnitRow.__table__
+    e = ExperimentEpochMetricStatsRow.__table__
+    key = (r.c.variant, r.c.metric, u.c.allocation_version)
+    joined = (
+        select(*key, func.count(), func.sum(r.c.value), func.sum(r.c.value * r.c.value))
+        .join(u, (u.c.experiment_id == r.c.experiment_id) & (u.c.request_id == r.c.request_id))
+        .where(r.c.experiment_id == experiment_id)
+        .group_by(*key)
+    )
+    stored = select(e.c.variant, e.c.metric, e.c.allocation_version, e.c.n, e.c.sum, e.c.sum_sq)
+    with ctx.db.session() as s:
+        expected = {tuple(row[:3]): row[3:] for row in s.execute(joined)}
+        got = {
+            tuple(row[:3]): row[3:]
+            for row in s.execute(stored.where(e.c.experiment_id == experiment_id))
+        }
+    assert set(got) == set(expected)
+    for k, (n, total, total_sq) in got.items():
+        assert n == expected[k][0]
+        assert total == pytest.approx(expected[k][1], rel=1e-9, abs=1e-9)
+        assert total_sq == pytest.approx(expected[k][2], rel=1e-9, abs=1e-9)
 
 
 INVALID = [

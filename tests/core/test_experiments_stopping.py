@@ -162,3 +162,22 @@ def test_background_monitor_stops_experiments_headless(ctx) -> None:
         assert manager.get_experiment("watched").status is ExperimentStatus.COMPLETED
     finally:
         manager.close()
+
+
+def test_decision_compares_within_allocation_epochs() -> None:
+    """Per-epoch arms where each epoch has no effect but the split moved with a drifting base
+    rate: pooled, the mSPRT would stop with a winner; within epochs there is nothing."""
+    from core.stats import sequential_test
+
+    cfg = _cfg(minimum_sample_size=1000, success_metrics=["accuracy"])
+    arms = {
+        "control": [BinaryStats(20_000, 2_000), BinaryStats(4_000, 480)],
+        "treatment": [BinaryStats(20_000, 2_000), BinaryStats(36_000, 4_320)],
+    }
+    pooled = sequential_test(
+        BinaryStats(24_000, 2_480), BinaryStats(56_000, 6_320), 0.05, None, 2000
+    )
+    assert pooled.conclusive  # what the old, pooled decision stopped on
+    d = auto_stop_decision(cfg, arms, NOW, NOW)
+    assert not d.stop and d.winner is None and "no always-valid difference" in d.reason
+    assert d.always_valid_p == {"treatment": 1.0}

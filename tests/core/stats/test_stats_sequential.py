@@ -90,13 +90,14 @@ def test_sequential_test_continuous_fields() -> None:
     assert r.always_valid_p == pytest.approx(min(1.0, 1 / lam), rel=1e-9)
     assert (r.cs_low, r.cs_high) == pytest.approx((0.4 - half, 0.4 + half), rel=1e-9)
     assert r.conclusive == (r.always_valid_p <= ALPHA) == (r.cs_low > 0)
-    # relative lift sequence: delta-method variance with tau^2 / m_c^2
-    v_rel = 9.0 / (700 * 100.0) + 10.4**2 * 4.0 / (800 * 10.0**4)
-    rel_half = confidence_sequence_halfwidth(v_rel, 0.05 / 100.0, ALPHA)
+    # relative lift sequence: Fieller's set at the sequence's own critical value half^2 / V,
+    # i.e. the lifts L whose contrast m_t - (1 + L) m_c lies within that many standard errors
+    k = half * half / v
     assert r.relative_lift == pytest.approx(0.04, rel=1e-9)
-    assert (r.relative_cs_low, r.relative_cs_high) == pytest.approx(
-        (0.04 - rel_half, 0.04 + rel_half)
-    )
+    for bound in (r.relative_cs_low, r.relative_cs_high):
+        contrast = 10.4 - (1 + bound) * 10.0
+        assert contrast**2 == pytest.approx(k * (9.0 / 700 + (1 + bound) ** 2 * 4.0 / 800))
+    assert r.relative_cs_low < 0.04 < r.relative_cs_high
 
 
 def test_sequential_test_binary_uses_bernoulli_variance() -> None:
