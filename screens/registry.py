@@ -344,7 +344,17 @@ class RegistryScreen(ListDetailScreen):
             self.notify("select a version first", severity="warning")
             return
         meta = self.detail[0]
-        allowed = [s.value for s in allowed_transitions(meta.status)]
+        if meta.status is ModelStatus.DEPLOYED:  # the deployments own it while they serve it
+            self.notify(
+                f"{meta.ref} is DEPLOYED: a deployment serves it; roll it back or undeploy it "
+                "on the deployments screen",
+                severity="warning",
+            )
+            return
+        # DEPLOYED is entered by deploying (the deployments screen's d), never by hand.
+        allowed = [
+            s.value for s in allowed_transitions(meta.status) if s is not ModelStatus.DEPLOYED
+        ]
         self.app.push_screen(
             TransitionModal(meta.ref, meta.status.value, allowed),
             partial(self._transition_chosen, meta.ref),

@@ -134,3 +134,32 @@ async def test_tags_verify_and_delete(console_home: Path) -> None:
         assert not get_model_registry().exists("owl_detector", "v0.1.0")
         await settle(pilot)
         assert "owl_detector:v0.1.0" not in row_keys(table)
+
+
+async def select_version(pilot, ref: str) -> None:
+    table = pilot.app.screen.query_one("#versions", DataTable)
+    table.move_cursor(row=row_keys(table).index(ref))
+    await settle(pilot)
+
+
+async def test_deployed_is_never_offered_and_a_served_version_says_why(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await select_version(pilot, f"{MODEL}:v2.0.0")  # VALIDATION
+        await pilot.press("t")
+        await pilot.pause()
+        options = app.screen.query_one("#targets", OptionList)
+        offered = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert "deployed" not in offered and "testing" in offered  # deploying sets DEPLOYED
+        await pilot.press("escape")
+        await settle(pilot)
+
+        served = next(m for m in get_model_registry().list_models() if m.status.value == "deployed")
+        await select_version(pilot, served.ref)
+        await pilot.press("t")
+        await settle(pilot)
+        assert not isinstance(app.screen, TransitionModal)
+        notes = [n.message for n in app._notifications]
+        assert any("a deployment serves it" in n for n in notes), notes
+        assert get_model_registry().get_model(MODEL, served.version).status.value == "deployed"
