@@ -15,9 +15,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from core.deployments import DeploymentManager
 from core.errors import NightScanError, NotFoundError, OverloadedError, ValidationError
-from core.registry import get_model_registry
-from core.server.schemas import InferRequestV2, ModelMetadataV2, TensorMetadata
+from core.registry import ModelRegistry
+from core.server.deps import Manager, Registry
+from core.server.schemas import (
+    InferRequestV2,
+    InferResponseV2,
+    ModelMetadataV2,
+    TensorMetadata,
+)
 
 
 class _ProtocolErrors(APIRoute):
@@ -44,30 +51,28 @@ router = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_clas
 INPUT_NAME = "waveform"
 
 
-@router.get("")
+@router.get("", response_model=dict[str, Any])
 def server_metadata() -> dict[str, Any]:
     return {"name": "nightscan-ops", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 
 
-@router.get("/health/live")
+@router.get("/health/live", response_model=dict[str, bool])
 def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready")
-def ready(request: Request) -> Response:
-    mgr = request.app.state.manager
+@router.get("/health/ready", response_model=dict[str, bool])
+def ready(mgr: Manager) -> Response:
     with mgr.pool.lock:
         ok = any(d.healthy for d in mgr.pool.deployments.values())
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
 
 def _deployment_for(
-    request: Request, name: str, version: str | None, healthy_only: bool = False
+    mgr: DeploymentManager, name: str, version: str | None, healthy_only: bool = False
 ) -> str:
     """The running deployment that serves model ``name`` (at ``version``, when given); with
     ``healthy_only``, one whose health checks pass (what readiness means)."""
-    mgr = request.app.state.manager
     candidates = [
         d
         for d in mgr.list_deployments()
@@ -81,8 +86,7 @@ def _deployment_for(
     return candidates[0].deployment_id
 
 
-def _metadata(name: str, version: str | None) -> ModelMetadataV2:
-    registry = get_model_registry()
+def _metadata(registry: ModelRegistry, name: str, version: str | None) -> ModelMetadataV2:
     if version:
         metas = [registry.get_model(name, version)]
     else:
@@ -103,28 +107,28 @@ def _metadata(name: str, version: str | None) -> ModelMetadataV2:
 
 
 @router.get("/models/{name}", response_model=ModelMetadataV2)
-def model_metadata(name: str) -> ModelMetadataV2:
-    return _metadata(name, None)
+def model_metadata(name: str, registry: Registry) -> ModelMetadataV2:
+    return _metadata(registry, name, None)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadataV2)
-def model_version_metadata(name: str, version: str) -> ModelMetadataV2:
-    return _metadata(name, version)
+def model_version_metadata(name: str, version: str, registry: Registry) -> ModelMetadataV2:
+    return _metadata(registry, name, version)
 
 
-@router.get("/models/{name}/ready")
-def model_ready(request: Request, name: str) -> Response:
+@router.get("/models/{name}/ready", response_model=dict[str, Any])
+def model_ready(name: str, mgr: Manager) -> Response:
     try:
-        _deployment_for(request, name, None, healthy_only=True)
+        _deployment_for(mgr, name, None, healthy_only=True)
     except NotFoundError:
         return JSONResponse({"name": name, "ready": False}, status_code=503)
     return JSONResponse({"name": name, "ready": True})
 
 
-@router.get("/models/{name}/versions/{version}/ready")
-def model_version_ready(request: Request, name: str, version: str) -> Response:
+@router.get("/models/{name}/versions/{version}/ready", response_model=dict[str, Any])
+def model_version_ready(name: str, version: str, mgr: Manager) -> Response:
     try:
-        _deployment_for(request, name, version, healthy_only=True)
+        _deployment_for(mgr, name, version, healthy_only=True)
     except NotFoundError:
         return JSONResponse({"name": name, "version": version, "ready": False}, status_code=503)
     return JSONResponse({"name": name, "version": version, "ready": True})
@@ -179,11 +183,13 @@ def _waveform(req: InferRequestV2, binary: bytes) -> tuple[np.ndarray, int]:
     return data, rate
 
 
-async def _infer(request: Request, name: str, version: str | None) -> Response:
+async def _infer(
+    request: Request, mgr: DeploymentManager, name: str, version: str | None
+) -> Response:
     req, binary = await _parse(request)
     waveform, rate = _waveform(req, binary)
-    deployment_id = _deployment_for(request, name, version)
-    result = await request.app.state.manager.run_inference(
+    deployment_id = _deployment_for(mgr, name, version)
+    result = await mgr.run_inference(
         waveform, request_id=req.id, sample_rate=rate, deployment_id=deployment_id
     )
     probs = list(result["predictions"]["probabilities"].values())
@@ -211,11 +217,11 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     )
 
 
-@router.post("/models/{name}/infer")
-async def infer(request: Request, name: str) -> Response:
-    return await _infer(request, name, None)
+@router.post("/models/{name}/infer", response_model=InferResponseV2)
+async def infer(request: Request, name: str, mgr: Manager) -> Response:
+    return await _infer(request, mgr, name, None)
 
 
-@router.post("/models/{name}/versions/{version}/infer")
-async def infer_version(request: Request, name: str, version: str) -> Response:
-    return await _infer(request, name, version)
+@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponseV2)
+async def infer_version(request: Request, name: str, version: str, mgr: Manager) -> Response:
+    return await _infer(request, mgr, name, version)

@@ -1,0 +1,67 @@
+"""Error answers: every refusal is JSON ``{"detail": ..., "error": ...}`` with a 4xx/5xx status.
+
+``detail`` is for people; ``error`` names the core exception, so that a client of this API (the
+attached console) raises the same one (several share a status code).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from core.auth import AuthenticationError
+from core.errors import NightScanError, OverloadedError
+from core.server.schemas import Problem
+
+log = logging.getLogger("core.server.app")
+
+ERRORS = {
+    400: {"model": Problem},
+    404: {"model": Problem},
+    413: {"model": Problem},
+    415: {"model": Problem},
+    422: {"model": Problem},
+    503: {"model": Problem},
+}
+
+
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, error: str | None = None
+) -> JSONResponse:
+    body = {"detail": detail} if error is None else {"detail": detail, "error": error}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_headers(exc: NightScanError) -> dict[str, str] | None:
+    if isinstance(exc, AuthenticationError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, OverloadedError):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    return None
+
+
+async def nightscan_error(_request: Request, exc: NightScanError) -> JSONResponse:
+    return problem(exc.http_status, str(exc), error_headers(exc), error=type(exc).__name__)
+
+
+async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    parts = [
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg')}"
+        for e in exc.errors()
+    ]
+    return problem(422, "; ".join(parts) or "invalid request")
+
+
+async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return problem(500, f"internal error: {type(exc).__name__}")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(NightScanError, nightscan_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected)

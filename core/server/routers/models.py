@@ -1,0 +1,117 @@
+"""Registered model versions: list, compare, show, lifecycle history, and the admin actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from core.server.deps import Registry
+from core.server.security import Admin, Operator, Viewer
+
+router = APIRouter(prefix="/models", tags=["models"])
+ACTION_ERRORS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 409: {}, 422: {}}
+
+
+class StatusChange(BaseModel):
+    status: str
+    reason: str = Field("", max_length=500)
+
+
+class TagChange(BaseModel):
+    add: list[str] = Field(default_factory=list, max_length=100)
+    remove: list[str] = Field(default_factory=list, max_length=100)
+
+
+@router.get("", response_model=list[dict[str, Any]])
+def list_models(
+    registry: Registry,
+    model_id: str | None = Query(None),
+    status: str | None = Query(None),
+    tag: str | None = Query(None),
+    limit: int = Query(100, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
+) -> list[dict[str, Any]]:
+    """Registered versions, keyed by the seed's metadata field names."""
+    models = registry.list_models(
+        model_id=model_id, status=status, tag=tag, limit=limit, offset=offset
+    )
+    return [m.to_dict() for m in models]
+
+
+@router.get("/compare", response_model=dict[str, Any])
+def compare_models(
+    registry: Registry,
+    a: str = Query(..., description="MODEL_ID:VERSION (the baseline)."),
+    b: str = Query(..., description="MODEL_ID:VERSION (the candidate)."),
+) -> dict[str, Any]:
+    """Metric differences of b over a, direction-aware (the seed's comparison)."""
+    from core.model_metadata import parse_model_ref
+
+    return registry.compare_models(parse_model_ref(a), parse_model_ref(b))
+
+
+@router.get("/{model_id}/{version}", response_model=dict[str, Any])
+def show_model(model_id: str, version: str, registry: Registry) -> dict[str, Any]:
+    return registry.get_model(model_id, version).to_dict()
+
+
+@router.get("/{model_id}/{version}/history", response_model=list[dict[str, Any]])
+def model_status_history(model_id: str, version: str, registry: Registry) -> list[dict[str, Any]]:
+    """Lifecycle changes of one version, oldest first."""
+    registry.get_model(model_id, version)  # 404 for an unknown version
+    return [c.to_dict() for c in registry.status_history(model_id, version)]
+
+
+@router.post(
+    "/{model_id}/{version}/status",
+    response_model=dict[str, Any],
+    responses=ACTION_ERRORS,
+    tags=["actions"],
+)
+def change_model_status(
+    model_id: str, version: str, body: StatusChange, who: Admin, registry: Registry
+) -> dict[str, Any]:
+    """Lifecycle transition (admin)."""
+    meta = registry.update_status(
+        model_id, version, body.status, reason=body.reason, actor=who.actor
+    )
+    return meta.to_dict()
+
+
+@router.post(
+    "/{model_id}/{version}/tags",
+    response_model=dict[str, Any],
+    responses=ACTION_ERRORS,
+    tags=["actions"],
+)
+def change_model_tags(
+    model_id: str, version: str, body: TagChange, who: Operator, registry: Registry
+) -> dict[str, Any]:
+    """Add and remove tags (operator)."""
+    meta = registry.set_tags(model_id, version, add=body.add, remove=body.remove, actor=who.actor)
+    return meta.to_dict()
+
+
+@router.delete(
+    "/{model_id}/{version}",
+    response_model=dict[str, str],
+    responses=ACTION_ERRORS,
+    tags=["actions"],
+)
+def delete_model(model_id: str, version: str, who: Admin, registry: Registry) -> dict[str, str]:
+    """Delete a version that is not DEPLOYED (admin)."""
+    registry.delete_model(model_id, version, actor=who.actor)
+    return {"deleted": f"{model_id}:{version}"}
+
+
+@router.post(
+    "/{model_id}/{version}/verify",
+    response_model=dict[str, Any],
+    responses=ACTION_ERRORS,
+    tags=["actions"],
+)
+def verify_model(model_id: str, version: str, _who: Viewer, registry: Registry) -> dict[str, Any]:
+    """Re-hash the stored weights against the registered checksum (500 on a mismatch)."""
+    return registry.verify_weights(model_id, version)
