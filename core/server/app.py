@@ -15,6 +15,9 @@ from fastapi import FastAPI
 
 from core.deployments import DeploymentManager, get_deployment_manager
 from core.server import problems
+from core.server.body_limit import BodyLimit
+from core.server.limits import AudioLimits, max_body_bytes_from_env
+from core.server.request_body import max_upload_bytes
 from core.server.routers import (
     canaries,
     deployments,
@@ -27,7 +30,8 @@ from core.server.routers import (
     tokens,
 )
 
-MAX_UPLOAD_BYTES = 64 * 1024**2
+# Read at each request (tests and operators may lower it live); $NIGHTSCAN_MAX_BODY_BYTES.
+MAX_UPLOAD_BYTES = max_body_bytes_from_env()
 TRUE = ("1", "true", "yes", "on")
 EXPERIMENT_CHECK_S = 30.0
 
@@ -38,6 +42,7 @@ def create_app(
     background: bool = True,
     interval_s: float = 1.0,
     require_predict_token: bool | None = None,
+    audio_limits: AudioLimits | None = None,
 ) -> FastAPI:
     """The app; with ``background`` the serving loop (reconcile, health checks, autoscaling,
     snapshots, alerts) and the experiment monitor run while the app does. Shutdown drains
@@ -74,6 +79,8 @@ def create_app(
         description="Wildlife-sound inference with model versioning and A/B experiments.",
         lifespan=lifespan,
     )
+    app.state.audio_limits = audio_limits or AudioLimits.from_env()
+    app.add_middleware(BodyLimit, limit=max_upload_bytes)
     problems.install(app)
     app.include_router(serving.serving_router(require_predict_token))
     app.include_router(health.router)

@@ -15,6 +15,7 @@ from core.audit import AuditLog
 from core.deployments import DeploymentManager
 from core.experiments import ABTestManager
 from core.registry import ModelRegistry
+from core.server.limits import AudioLimits
 
 
 def get_manager(request: Request) -> DeploymentManager:
@@ -43,3 +44,10 @@ Manager = Annotated[DeploymentManager, Depends(get_manager)]
 Registry = Annotated[ModelRegistry, Depends(get_registry)]
 Experiments = Annotated[ABTestManager, Depends(get_experiments)]
 Audit = Annotated[AuditLog, Depends(get_audit_log)]
+
+
+def get_audio_limits(request: Request) -> AudioLimits:
+    return request.app.state.audio_limits
+
+
+Limits = Annotated[AudioLimits, Depends(get_audio_limits)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -61,7 +61,14 @@ async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return problem(500, f"internal error: {type(exc).__name__}")
 
 
+async def body_too_large(_request: Request, exc: HTTPException) -> JSONResponse:
+    return problem(413, str(exc.detail), {"Connection": "close"}, error="PayloadTooLargeError")
+
+
 def install(app: FastAPI) -> None:
+    from core.server.body_limit import BodyTooLarge
+
+    app.add_exception_handler(BodyTooLarge, body_too_large)
     app.add_exception_handler(NightScanError, nightscan_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)

@@ -1,15 +1,19 @@
-"""The audio of a /predict request, from any accepted body: multipart, raw audio or JSON."""
+"""The audio of a /predict request, from any accepted body: multipart, raw audio or JSON.
+
+The body limit itself is enforced while the body streams (``core.server.body_limit``); what is
+read here is at most that. Decoding and parsing run in a worker thread.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
+import anyio
 from fastapi import Request
-from pydantic import ValidationError as PydanticValidationError
 
-from core.errors import PayloadTooLargeError, ValidationError
-from core.server.schemas import WaveformRequest
+from core.errors import ValidationError
+from core.server.audio_input import Waveform, from_file_bytes, from_json_body
+from core.server.limits import AudioLimits
 
 AUDIO_CONTENT_TYPES = ("audio/", "application/octet-stream")
 
@@ -23,12 +27,9 @@ def max_upload_bytes() -> int:
     return sys.modules["core.server.app"].MAX_UPLOAD_BYTES
 
 
-async def read_audio(request: Request) -> tuple[Any, int]:
-    """(bytes of an audio file or a list of samples, sample rate) from any accepted body."""
+async def read_audio(request: Request, limits: AudioLimits) -> Waveform:
+    """A prepared waveform from any accepted body."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > max_upload_bytes():
-        raise _too_large()
     if content_type == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")
@@ -36,39 +37,18 @@ async def read_audio(request: Request) -> tuple[Any, int]:
             raise ValidationError("multipart body needs a file field named 'file'")
         data = await upload.read()
         _require_bytes(data)
-        return data, 0
+        return await anyio.to_thread.run_sync(from_file_bytes, data, limits)
     if content_type == "application/json":
-        raw = await _read_body(request)
-        try:
-            body = WaveformRequest.model_validate_json(raw)
-        except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise ValidationError(f"invalid JSON body: {where}: {first.get('msg')}") from None
-        return body.audio, body.sample_rate
+        raw = await request.body()
+        return await anyio.to_thread.run_sync(from_json_body, raw, limits)
     if content_type.startswith(AUDIO_CONTENT_TYPES):
-        data = await _read_body(request)
+        data = await request.body()
         _require_bytes(data)
-        return data, 0
+        return await anyio.to_thread.run_sync(from_file_bytes, data, limits)
     raise UnsupportedMediaType(
         f"unsupported content type {content_type or '(none)'!r}; send multipart/form-data with "
         "a 'file' field, an audio/* body, or application/json samples"
     )
-
-
-def _too_large() -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"request body is larger than {max_upload_bytes() // 1024**2} MiB")
-
-
-async def _read_body(request: Request) -> bytes:
-    """The body, refusing to buffer more than the limit even without a Content-Length."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_upload_bytes():
-            raise _too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _require_bytes(data: bytes) -> None:

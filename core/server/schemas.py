@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
+
+from core.server.identifiers import PRINTABLE, BodyId
 
 
 class Predictions(BaseModel):
@@ -37,9 +39,9 @@ class WaveformRequest(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    request_id: str = Field(min_length=1, max_length=200)
-    true_label: str = Field(min_length=1, max_length=100)
-    experiment_id: str | None = None
+    request_id: BodyId
+    true_label: str = Field(min_length=1, max_length=100, pattern=PRINTABLE)
+    experiment_id: BodyId | None = None
 
 
 class FeedbackResponse(BaseModel):
@@ -82,8 +84,8 @@ class ModelMetadataV2(BaseModel):
 
 
 class InferTensor(BaseModel):
-    name: str
-    shape: list[int]
+    name: str = Field(max_length=200)
+    shape: list[Annotated[int, Field(ge=0, le=2**31)]] = Field(max_length=8)
     datatype: str
     parameters: dict[str, Any] | None = None
     data: list[Any] | None = None
@@ -95,7 +97,7 @@ class RequestedOutput(BaseModel):
 
 
 class InferRequestV2(BaseModel):
-    id: str | None = None
+    id: BodyId | None = None
     parameters: dict[str, Any] | None = None
     inputs: list[InferTensor]
     outputs: list[RequestedOutput] | None = None

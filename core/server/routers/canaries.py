@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 
 from core.server.deps import Manager
+from core.server.identifiers import Id
 from core.server.routers.deployments import ACTION_ERRORS, Reason
 from core.server.security import Operator
 
@@ -22,7 +23,7 @@ def list_canaries(mgr: Manager, include_ended: bool = Query(False)) -> list[dict
 @router.get(
     "/deployments/{deployment_id}/canary", response_model=dict[str, Any], responses=ACTION_ERRORS
 )
-def canary_status(deployment_id: str, mgr: Manager) -> dict[str, Any]:
+def canary_status(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
     """The deployment's latest canary: state, weight, counts and the judge's recent verdicts."""
     return mgr.canaries.status(deployment_id)
 
@@ -34,7 +35,7 @@ def canary_status(deployment_id: str, mgr: Manager) -> dict[str, Any]:
     tags=["actions"],
 )
 def canary_action(
-    deployment_id: str,
+    deployment_id: Id,
     action: Literal["promote", "abort", "pause", "resume"],
     who: Operator,
     mgr: Manager,

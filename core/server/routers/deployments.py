@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from core.server.deps import Manager
+from core.server.identifiers import TEXT, Id, reject_nul
 from core.server.security import Admin, Operator
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -15,7 +16,7 @@ ACTION_ERRORS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 409
 
 
 class Reason(BaseModel):
-    reason: str = Field("", max_length=500)
+    reason: str = Field("", max_length=500, pattern=TEXT)
 
 
 @router.get("", response_model=list[dict[str, Any]])
@@ -30,13 +31,13 @@ def list_deployments(mgr: Manager, include_stopped: bool = Query(False)) -> list
 
 
 @router.get("/{deployment_id}", response_model=dict[str, Any])
-def deployment_status(deployment_id: str, mgr: Manager) -> dict[str, Any]:
+def deployment_status(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
     """Configuration, revisions and the live metrics of one deployment."""
     return mgr.get_status(deployment_id)
 
 
 @router.get("/{deployment_id}/metrics", response_model=dict[str, Any])
-def deployment_metrics(deployment_id: str, mgr: Manager) -> dict[str, Any]:
+def deployment_metrics(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
     mgr.get_deployment(deployment_id)  # 404 for an unknown id
     metrics = mgr.performance_tracker.get_current_metrics(deployment_id)
     return {"deployment_id": deployment_id, "metrics": metrics.to_dict() if metrics else None}
@@ -44,7 +45,7 @@ def deployment_metrics(deployment_id: str, mgr: Manager) -> dict[str, Any]:
 
 @router.get("/{deployment_id}/history", response_model=dict[str, Any])
 def deployment_history(
-    deployment_id: str, mgr: Manager, seconds: int = Query(900, ge=1, le=900)
+    deployment_id: Id, mgr: Manager, seconds: int = Query(900, ge=1, le=900)
 ) -> dict[str, Any]:
     """Per-second requests, errors and latency for charts."""
     mgr.get_deployment(deployment_id)
@@ -59,6 +60,7 @@ def deploy(body: dict[str, Any], who: Admin, mgr: Manager) -> dict[str, Any]:
     """Deploy a version (admin). The body holds DeploymentConfig fields."""
     from core.deployments import DeploymentConfig
 
+    reject_nul(body)
     config = DeploymentConfig.from_dict(body)
     mgr.deploy_model(config, actor=who.actor)
     return mgr.get_status(config.deployment_id)
@@ -68,10 +70,10 @@ def deploy(body: dict[str, Any], who: Admin, mgr: Manager) -> dict[str, Any]:
     "/{deployment_id}", response_model=dict[str, Any], responses=ACTION_ERRORS, tags=["actions"]
 )
 def undeploy(
-    deployment_id: str,
+    deployment_id: Id,
     who: Admin,
     mgr: Manager,
-    reason: str = Query("undeployed via HTTP", max_length=500),
+    reason: str = Query("undeployed via HTTP", max_length=500, pattern=TEXT),
 ) -> dict[str, Any]:
     """Stop serving (admin)."""
     mgr.undeploy(deployment_id, reason=reason, actor=who.actor)
@@ -85,7 +87,7 @@ def undeploy(
     tags=["actions"],
 )
 def rollback(
-    deployment_id: str, who: Operator, mgr: Manager, body: Reason | None = None
+    deployment_id: Id, who: Operator, mgr: Manager, body: Reason | None = None
 ) -> dict[str, Any]:
     """Back to the previous healthy version (operator)."""
     reason = (body.reason if body else "") or "manual rollback"
@@ -98,7 +100,7 @@ def rollback(
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
-def probe_health(deployment_id: str, _who: Operator, mgr: Manager) -> dict[str, Any]:
+def probe_health(deployment_id: Id, _who: Operator, mgr: Manager) -> dict[str, Any]:
     """Probe the deployment with a real inference now (operator)."""
     mgr.get_deployment(deployment_id)  # 404 for an unknown id
     return mgr.health(deployment_id)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from core.server.deps import Audit
+from core.server.identifiers import MAX_ROW_ID, PRINTABLE
 from core.server.security import Viewer
 
 router = APIRouter(tags=["events"])
@@ -14,9 +15,13 @@ router = APIRouter(tags=["events"])
 
 @router.get("/events", response_model=list[dict[str, Any]])
 def events(
-    after_id: int | None = Query(None, ge=0, description="Only events newer than this id."),
-    kind: str | None = Query(None, max_length=100, description="Kind prefix, e.g. alert."),
-    source: str | None = Query(None, max_length=300),
+    after_id: int | None = Query(
+        None, ge=0, le=MAX_ROW_ID, description="Only events newer than this id."
+    ),
+    kind: str | None = Query(
+        None, max_length=100, pattern=PRINTABLE, description="Kind prefix, e.g. alert."
+    ),
+    source: str | None = Query(None, max_length=300, pattern=PRINTABLE),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """The event stream (alerts, automated actions, milestones): newest first, or oldest first
@@ -31,7 +36,9 @@ def events(
 def audit(
     _who: Viewer,
     log: Audit,
-    after_id: int | None = Query(None, ge=0, description="Only entries newer than this id."),
+    after_id: int | None = Query(
+        None, ge=0, le=MAX_ROW_ID, description="Only entries newer than this id."
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """The audit log (who changed what); newest first, or oldest first after ``after_id``.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from core.server.deps import Experiments
+from core.server.identifiers import TEXT, BodyId, Id, QueryId, reject_nul
 from core.server.routers.deployments import ACTION_ERRORS, Reason
 from core.server.security import Operator, Viewer
 
@@ -15,29 +16,29 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
 
 
 class AllocationRequest(BaseModel):
-    allocation: dict[str, float]
-    reason: str = Field("manual reallocation via HTTP", max_length=500)
+    allocation: dict[BodyId, float] = Field(max_length=100)
+    reason: str = Field("manual reallocation via HTTP", max_length=500, pattern=TEXT)
 
 
 @router.get("", response_model=list[dict[str, Any]])
-def list_experiments(ab: Experiments, status: str | None = Query(None)) -> list[dict[str, Any]]:
+def list_experiments(ab: Experiments, status: QueryId = None) -> list[dict[str, Any]]:
     return [e.to_dict() for e in ab.list_experiments(status)]
 
 
 @router.get("/{experiment_id}", response_model=dict[str, Any])
-def experiment_status(experiment_id: str, ab: Experiments) -> dict[str, Any]:
+def experiment_status(experiment_id: Id, ab: Experiments) -> dict[str, Any]:
     """Lifecycle, units and result counts per variant."""
     return ab.get_experiment_status(experiment_id)
 
 
 @router.get("/{experiment_id}/analysis", response_model=dict[str, Any])
-def experiment_analysis(experiment_id: str, _who: Viewer, ab: Experiments) -> dict[str, Any]:
+def experiment_analysis(experiment_id: Id, _who: Viewer, ab: Experiments) -> dict[str, Any]:
     """The full statistical analysis (the seed's shape); needs a token (viewer or above)."""
     return ab.analyze_experiment(experiment_id)
 
 
 @router.get("/{experiment_id}/allocations", response_model=list[dict[str, Any]])
-def allocation_history(experiment_id: str, ab: Experiments) -> list[dict[str, Any]]:
+def allocation_history(experiment_id: Id, ab: Experiments) -> list[dict[str, Any]]:
     """Every traffic split the experiment has had (configured, manual, bandit), oldest first."""
     return [c.to_dict() for c in ab.allocation_history(experiment_id)]
 
@@ -49,6 +50,7 @@ def create_experiment(body: dict[str, Any], who: Operator, ab: Experiments) -> d
     """Create an experiment (operator). The body holds ExperimentConfig fields."""
     from core.experiments import ExperimentConfig
 
+    reject_nul(body)
     ab.create_experiment(ExperimentConfig.from_dict(body), actor=who.actor)
     return ab.get_experiment(body.get("experiment_id", "")).to_dict()
 
@@ -59,7 +61,7 @@ def create_experiment(body: dict[str, Any], who: Operator, ab: Experiments) -> d
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
-def start_experiment(experiment_id: str, who: Operator, ab: Experiments) -> dict[str, Any]:
+def start_experiment(experiment_id: Id, who: Operator, ab: Experiments) -> dict[str, Any]:
     return ab.start_experiment(experiment_id, actor=who.actor).to_dict()
 
 
@@ -70,7 +72,7 @@ def start_experiment(experiment_id: str, who: Operator, ab: Experiments) -> dict
     tags=["actions"],
 )
 def stop_experiment(
-    experiment_id: str, who: Operator, ab: Experiments, body: Reason | None = None
+    experiment_id: Id, who: Operator, ab: Experiments, body: Reason | None = None
 ) -> dict[str, Any]:
     reason = (body.reason if body else "") or "stopped via HTTP"
     return ab.stop_experiment(experiment_id, reason, actor=who.actor).to_dict()
@@ -83,7 +85,7 @@ def stop_experiment(
     tags=["actions"],
 )
 def set_allocation(
-    experiment_id: str, body: AllocationRequest, who: Operator, ab: Experiments
+    experiment_id: Id, body: AllocationRequest, who: Operator, ab: Experiments
 ) -> dict[str, Any]:
     """A new traffic split, percentages per variant summing to 100 (operator)."""
     change = ab.set_allocation(experiment_id, body.allocation, body.reason, actor=who.actor)

@@ -8,30 +8,34 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from core.server.deps import Registry
+from core.server.identifiers import MAX_ID_LENGTH, MAX_ROW_ID, PRINTABLE, TEXT, BodyId, Id, QueryId
 from core.server.security import Admin, Operator, Viewer
 
 router = APIRouter(prefix="/models", tags=["models"])
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 409: {}, 422: {}}
 
 
+REF = {"max_length": 2 * MAX_ID_LENGTH + 1, "pattern": PRINTABLE}
+
+
 class StatusChange(BaseModel):
-    status: str
-    reason: str = Field("", max_length=500)
+    status: BodyId
+    reason: str = Field("", max_length=500, pattern=TEXT)
 
 
 class TagChange(BaseModel):
-    add: list[str] = Field(default_factory=list, max_length=100)
-    remove: list[str] = Field(default_factory=list, max_length=100)
+    add: list[BodyId] = Field(default_factory=list, max_length=100)
+    remove: list[BodyId] = Field(default_factory=list, max_length=100)
 
 
 @router.get("", response_model=list[dict[str, Any]])
 def list_models(
     registry: Registry,
-    model_id: str | None = Query(None),
-    status: str | None = Query(None),
-    tag: str | None = Query(None),
+    model_id: QueryId = None,
+    status: QueryId = None,
+    tag: QueryId = None,
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_ROW_ID),
 ) -> list[dict[str, Any]]:
     """Registered versions, keyed by the seed's metadata field names."""
     models = registry.list_models(
@@ -43,8 +47,8 @@ def list_models(
 @router.get("/compare", response_model=dict[str, Any])
 def compare_models(
     registry: Registry,
-    a: str = Query(..., description="MODEL_ID:VERSION (the baseline)."),
-    b: str = Query(..., description="MODEL_ID:VERSION (the candidate)."),
+    a: str = Query(..., description="MODEL_ID:VERSION (the baseline).", **REF),
+    b: str = Query(..., description="MODEL_ID:VERSION (the candidate).", **REF),
 ) -> dict[str, Any]:
     """Metric differences of b over a, direction-aware (the seed's comparison)."""
     from core.model_metadata import parse_model_ref
@@ -53,12 +57,12 @@ def compare_models(
 
 
 @router.get("/{model_id}/{version}", response_model=dict[str, Any])
-def show_model(model_id: str, version: str, registry: Registry) -> dict[str, Any]:
+def show_model(model_id: Id, version: Id, registry: Registry) -> dict[str, Any]:
     return registry.get_model(model_id, version).to_dict()
 
 
 @router.get("/{model_id}/{version}/history", response_model=list[dict[str, Any]])
-def model_status_history(model_id: str, version: str, registry: Registry) -> list[dict[str, Any]]:
+def model_status_history(model_id: Id, version: Id, registry: Registry) -> list[dict[str, Any]]:
     """Lifecycle changes of one version, oldest first."""
     registry.get_model(model_id, version)  # 404 for an unknown version
     return [c.to_dict() for c in registry.status_history(model_id, version)]
@@ -71,7 +75,7 @@ def model_status_history(model_id: str, version: str, registry: Registry) -> lis
     tags=["actions"],
 )
 def change_model_status(
-    model_id: str, version: str, body: StatusChange, who: Admin, registry: Registry
+    model_id: Id, version: Id, body: StatusChange, who: Admin, registry: Registry
 ) -> dict[str, Any]:
     """Lifecycle transition (admin)."""
     meta = registry.update_status(
@@ -87,7 +91,7 @@ def change_model_status(
     tags=["actions"],
 )
 def change_model_tags(
-    model_id: str, version: str, body: TagChange, who: Operator, registry: Registry
+    model_id: Id, version: Id, body: TagChange, who: Operator, registry: Registry
 ) -> dict[str, Any]:
     """Add and remove tags (operator)."""
     meta = registry.set_tags(model_id, version, add=body.add, remove=body.remove, actor=who.actor)
@@ -100,7 +104,7 @@ def change_model_tags(
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
-def delete_model(model_id: str, version: str, who: Admin, registry: Registry) -> dict[str, str]:
+def delete_model(model_id: Id, version: Id, who: Admin, registry: Registry) -> dict[str, str]:
     """Delete a version that is not DEPLOYED (admin)."""
     registry.delete_model(model_id, version, actor=who.actor)
     return {"deleted": f"{model_id}:{version}"}
@@ -112,6 +116,6 @@ def delete_model(model_id: str, version: str, who: Admin, registry: Registry) ->
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
-def verify_model(model_id: str, version: str, _who: Viewer, registry: Registry) -> dict[str, Any]:
+def verify_model(model_id: Id, version: Id, _who: Viewer, registry: Registry) -> dict[str, Any]:
     """Re-hash the stored weights against the registered checksum (500 on a mismatch)."""
     return registry.verify_weights(model_id, version)

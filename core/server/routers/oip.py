@@ -5,22 +5,24 @@ unchanged. Input: one FP32 tensor ``waveform`` shaped [1, samples] (optional par
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import numpy as np
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from core.deployments import DeploymentManager
-from core.errors import NightScanError, NotFoundError, OverloadedError, ValidationError
+from core.errors import NightScanError, NotFoundError, OverloadedError
 from core.registry import ModelRegistry
-from core.server.deps import Manager, Registry
+from core.server.audio_input import require_finite
+from core.server.deps import Limits, Manager, Registry
+from core.server.identifiers import Id
+from core.server.limits import AudioLimits
+from core.server.oip_request import INPUT_NAME, parse_infer_request
 from core.server.schemas import (
-    InferRequestV2,
     InferResponseV2,
     ModelMetadataV2,
     TensorMetadata,
@@ -48,7 +50,6 @@ class _ProtocolErrors(APIRoute):
 
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_class=_ProtocolErrors)
-INPUT_NAME = "waveform"
 
 
 @router.get("", response_model=dict[str, Any])
@@ -86,7 +87,7 @@ def _deployment_for(
     return candidates[0].deployment_id
 
 
-def _metadata(registry: ModelRegistry, name: str, version: str | None) -> ModelMetadataV2:
+def _metadata(registry: ModelRegistry, name: Id, version: str | None) -> ModelMetadataV2:
     if version:
         metas = [registry.get_model(name, version)]
     else:
@@ -107,17 +108,17 @@ def _metadata(registry: ModelRegistry, name: str, version: str | None) -> ModelM
 
 
 @router.get("/models/{name}", response_model=ModelMetadataV2)
-def model_metadata(name: str, registry: Registry) -> ModelMetadataV2:
+def model_metadata(name: Id, registry: Registry) -> ModelMetadataV2:
     return _metadata(registry, name, None)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadataV2)
-def model_version_metadata(name: str, version: str, registry: Registry) -> ModelMetadataV2:
+def model_version_metadata(name: Id, version: Id, registry: Registry) -> ModelMetadataV2:
     return _metadata(registry, name, version)
 
 
 @router.get("/models/{name}/ready", response_model=dict[str, Any])
-def model_ready(name: str, mgr: Manager) -> Response:
+def model_ready(name: Id, mgr: Manager) -> Response:
     try:
         _deployment_for(mgr, name, None, healthy_only=True)
     except NotFoundError:
@@ -126,7 +127,7 @@ def model_ready(name: str, mgr: Manager) -> Response:
 
 
 @router.get("/models/{name}/versions/{version}/ready", response_model=dict[str, Any])
-def model_version_ready(name: str, version: str, mgr: Manager) -> Response:
+def model_version_ready(name: Id, version: Id, mgr: Manager) -> Response:
     try:
         _deployment_for(mgr, name, version, healthy_only=True)
     except NotFoundError:
@@ -134,64 +135,25 @@ def model_version_ready(name: str, version: str, mgr: Manager) -> Response:
     return JSONResponse({"name": name, "version": version, "ready": True})
 
 
-async def _parse(request: Request) -> tuple[InferRequestV2, bytes]:
-    """The JSON header and, with the binary extension, the bytes that follow it."""
-    body = await request.body()
-    header_len = request.headers.get("inference-header-content-length")
-    if header_len is not None:
-        if not header_len.isdigit() or int(header_len) > len(body):
-            raise ValidationError("Inference-Header-Content-Length does not fit the body")
-        header, binary = body[: int(header_len)], body[int(header_len) :]
-    else:
-        header, binary = body, b""
-    try:
-        return InferRequestV2.model_validate(json.loads(header or b"null")), binary
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(f"invalid inference request: {str(exc).splitlines()[0]}") from None
-
-
-def _waveform(req: InferRequestV2, binary: bytes) -> tuple[np.ndarray, int]:
-    tensors = {t.name: t for t in req.inputs}
-    tensor = tensors.get(INPUT_NAME) or (req.inputs[0] if len(req.inputs) == 1 else None)
-    if tensor is None:
-        raise ValidationError(f"expected one input tensor named {INPUT_NAME!r}")
-    if tensor.datatype != "FP32":
-        raise ValidationError(f"input {tensor.name!r} must be FP32, got {tensor.datatype}")
-    size = int(np.prod(tensor.shape)) if tensor.shape else 0
-    params = tensor.parameters or {}
-    if "binary_data_size" in params:
-        nbytes = int(params["binary_data_size"])
-        if nbytes != size * 4 or nbytes > len(binary):
-            raise ValidationError("binary_data_size does not match the tensor shape")
-        data = np.frombuffer(binary[:nbytes], dtype="<f4")
-    else:
-        if tensor.data is None:
-            raise ValidationError(f"input {tensor.name!r} has no data")
-        try:
-            data = np.asarray(tensor.data, dtype=np.float32).reshape(-1)
-        except (ValueError, TypeError):
-            raise ValidationError(f"input {tensor.name!r} data must be numbers") from None
-        if data.size != size:
-            raise ValidationError(
-                f"input {tensor.name!r}: shape {tensor.shape} needs {size} values"
-            )
-    if len(tensor.shape) == 2 and tensor.shape[0] != 1:
-        raise ValidationError("send one waveform per request (shape [1, samples])")
-    rate = (req.parameters or {}).get("sample_rate", params.get("sample_rate", 22_050))
-    if not isinstance(rate, int) or isinstance(rate, bool):
-        raise ValidationError("parameter sample_rate must be an integer")
-    return data, rate
-
-
 async def _infer(
-    request: Request, mgr: DeploymentManager, name: str, version: str | None
+    request: Request,
+    mgr: DeploymentManager,
+    limits: AudioLimits,
+    name: str,
+    version: str | None,
 ) -> Response:
-    req, binary = await _parse(request)
-    waveform, rate = _waveform(req, binary)
+    body = await request.body()  # at most the body limit (core.server.body_limit)
+    header_length = request.headers.get("inference-header-content-length")
+    req, waveform = await anyio.to_thread.run_sync(parse_infer_request, body, header_length, limits)
+    del body
     deployment_id = _deployment_for(mgr, name, version)
     result = await mgr.run_inference(
-        waveform, request_id=req.id, sample_rate=rate, deployment_id=deployment_id
+        waveform.samples,
+        request_id=req.id,
+        sample_rate=waveform.sample_rate,
+        deployment_id=deployment_id,
     )
+    require_finite(result["predictions"])
     probs = list(result["predictions"]["probabilities"].values())
     served_version = result["model_version"].rsplit(":", 1)[1]
     return JSONResponse(
@@ -218,10 +180,12 @@ async def _infer(
 
 
 @router.post("/models/{name}/infer", response_model=InferResponseV2)
-async def infer(request: Request, name: str, mgr: Manager) -> Response:
-    return await _infer(request, mgr, name, None)
+async def infer(request: Request, name: Id, mgr: Manager, limits: Limits) -> Response:
+    return await _infer(request, mgr, limits, name, None)
 
 
 @router.post("/models/{name}/versions/{version}/infer", response_model=InferResponseV2)
-async def infer_version(request: Request, name: str, version: str, mgr: Manager) -> Response:
-    return await _infer(request, mgr, name, version)
+async def infer_version(
+    request: Request, name: Id, version: Id, mgr: Manager, limits: Limits
+) -> Response:
+    return await _infer(request, mgr, limits, name, version)

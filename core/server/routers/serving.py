@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
-from core.server.deps import Manager
+from core.errors import ValidationError
+from core.server.audio_input import require_finite
+from core.server.deps import Limits, Manager
+from core.server.identifiers import QueryId, valid_identifier
 from core.server.problems import ERRORS
 from core.server.request_body import read_audio
 from core.server.schemas import (
@@ -48,20 +51,27 @@ def serving_router(require_token: bool) -> APIRouter:
     async def predict(
         request: Request,
         mgr: Manager,
-        experiment_id: str | None = Query(None, max_length=200),
-        deployment_id: str | None = Query(None, max_length=200),
-        request_id: str | None = Query(None, max_length=200),
+        limits: Limits,
+        experiment_id: QueryId = None,
+        deployment_id: QueryId = None,
+        request_id: QueryId = None,
     ) -> PredictResponse:
         """A WAV/FLAC/OGG file (multipart field `file`, or the raw body with an audio content
         type) or JSON samples. With `experiment_id`, the A/B experiment picks the version."""
-        audio, sample_rate = await read_audio(request)
+        header_id = request.headers.get("x-request-id")
+        if header_id is not None and not valid_identifier(header_id):
+            raise ValidationError(
+                "X-Request-ID must be 1-200 characters without control characters"
+            )
+        waveform = await read_audio(request, limits)
         result = await mgr.run_inference(
-            audio,
-            request_id=request_id or request.headers.get("x-request-id"),
+            waveform.samples,
+            request_id=request_id or header_id,
             experiment_id=experiment_id,
-            sample_rate=sample_rate,
+            sample_rate=waveform.sample_rate,
             deployment_id=deployment_id,
         )
+        require_finite(result["predictions"])
         return PredictResponse(
             request_id=result["request_id"],
             model_version=result["model_version"],
