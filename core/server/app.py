@@ -47,7 +47,8 @@ def create_app(
     """The app; with ``background`` the serving loop (reconcile, health checks, autoscaling,
     snapshots, alerts) and the experiment monitor run while the app does. Shutdown drains
     queued requests. ``/predict`` and ``/feedback`` take a token only when
-    ``require_predict_token`` (default: ``$NIGHTSCAN_REQUIRE_PREDICT_TOKEN``)."""
+    ``require_predict_token`` (default: ``$NIGHTSCAN_REQUIRE_PREDICT_TOKEN``; a server bound
+    beyond loopback always asks for one, see ``core.server.runner``)."""
     if require_predict_token is None:
         require_predict_token = os.environ.get("NIGHTSCAN_REQUIRE_PREDICT_TOKEN", "") in TRUE
 
@@ -80,6 +81,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.audio_limits = audio_limits or AudioLimits.from_env()
+    app.state.require_predict_token = require_predict_token  # core.server.runner checks it
     app.add_middleware(BodyLimit, limit=max_upload_bytes)
     problems.install(app)
     app.include_router(serving.serving_router(require_predict_token))
