@@ -84,8 +84,7 @@ def create_app(
     app.state.require_predict_token = require_predict_token  # core.server.runner checks it
     app.add_middleware(BodyLimit, limit=max_upload_bytes)
     problems.install(app)
-    app.include_router(serving.serving_router(require_predict_token))
-    app.include_router(health.router)
-    for resource in (models, deployments, canaries, experiments, events, tokens, oip):
-        app.include_router(resource.router)
+    app.include_router(serving.serving_router(require_predict_token), responses=problems.APP_ERRORS)
+    for resource in (health, models, deployments, canaries, experiments, events, tokens, oip):
+        app.include_router(resource.router, responses=problems.APP_ERRORS)
     return app

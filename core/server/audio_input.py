@@ -50,8 +50,9 @@ def from_samples(samples: Any, sample_rate: int, limits: AudioLimits) -> Wavefor
     from inference.audio import TARGET_SAMPLE_RATE, AudioDecodeError, prepare_waveform
 
     try:
-        x = np.asarray(samples, dtype=np.float32)
-    except (ValueError, TypeError):
+        with np.errstate(over="ignore"):  # past float32: inf, refused just below
+            x = np.asarray(samples, dtype=np.float32)
+    except (ValueError, TypeError, OverflowError):
         raise ValidationError("audio samples must be numbers, [n] or [n][channels]") from None
     if x.ndim not in (1, 2):
         raise ValidationError(

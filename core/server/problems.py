@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,14 +20,31 @@ from core.server.schemas import Problem
 
 log = logging.getLogger("core.server.app")
 
-ERRORS = {
-    400: {"model": Problem},
-    404: {"model": Problem},
-    413: {"model": Problem},
-    415: {"model": Problem},
-    422: {"model": Problem},
-    503: {"model": Problem},
+DESCRIPTIONS = {
+    400: "The body could not be parsed.",
+    401: "No token, or an unknown or revoked one (WWW-Authenticate: Bearer).",
+    403: "The token's role is not enough for this route.",
+    404: "No such resource.",
+    405: "Method not allowed here (the Allow header lists the ones that are).",
+    409: "The resource's state does not allow this now.",
+    413: "The body, or the audio in it, is past a limit (see the README's Limits).",
+    415: "Unsupported content type.",
+    422: "A parameter or the body does not validate; `detail` says which and why.",
+    500: "An unexpected server fault (a bug, or stored data failing its checksum).",
+    503: "At capacity (Retry-After says when to retry), or not ready.",
 }
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error codes, each with the real body: ``Problem``."""
+    return {c: {"model": Problem, "description": DESCRIPTIONS[c]} for c in codes}
+
+
+# Every route may answer these (body limit, validation, unknown ids, wrong method, a fault).
+APP_ERRORS = problems(400, 404, 405, 413, 422, 500)
+AUTH_ERRORS = problems(401, 403)
+ACTION_ERRORS = problems(401, 403, 404, 409, 422)
+ERRORS = problems(400, 404, 413, 415, 422, 503)  # /predict, /feedback
 
 
 def problem(

@@ -75,6 +75,16 @@ class TensorMetadata(BaseModel):
     shape: list[int]
 
 
+class ReadyV2(BaseModel):
+    ready: bool
+
+
+class ModelReadyV2(BaseModel):
+    name: str
+    version: str | None = None  # present for the versioned route
+    ready: bool
+
+
 class ModelMetadataV2(BaseModel):
     name: str
     versions: list[str]

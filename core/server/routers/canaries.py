@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 
 from core.server.deps import Manager
 from core.server.identifiers import Id
-from core.server.routers.deployments import ACTION_ERRORS, Reason
+from core.server.problems import ACTION_ERRORS
+from core.server.routers.deployments import Reason
 from core.server.security import Operator
 
 router = APIRouter(tags=["canaries"])

@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field
 
 from core.server.deps import Manager
 from core.server.identifiers import TEXT, Id, reject_nul
+from core.server.problems import ACTION_ERRORS
 from core.server.security import Admin, Operator
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
-ACTION_ERRORS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 409: {}, 422: {}}
 
 
 class Reason(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from core.server.deps import Audit
 from core.server.identifiers import MAX_ROW_ID, PRINTABLE
+from core.server.problems import AUTH_ERRORS
 from core.server.security import Viewer
 
 router = APIRouter(tags=["events"])
@@ -32,7 +33,7 @@ def events(
     return [e.to_dict() for e in found]
 
 
-@router.get("/audit", response_model=list[dict[str, Any]])
+@router.get("/audit", response_model=list[dict[str, Any]], responses=AUTH_ERRORS)
 def audit(
     _who: Viewer,
     log: Audit,

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from core.server.deps import Experiments
 from core.server.identifiers import TEXT, BodyId, Id, QueryId, reject_nul
-from core.server.routers.deployments import ACTION_ERRORS, Reason
+from core.server.problems import ACTION_ERRORS, AUTH_ERRORS
+from core.server.routers.deployments import Reason
 from core.server.security import Operator, Viewer
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -31,7 +32,7 @@ def experiment_status(experiment_id: Id, ab: Experiments) -> dict[str, Any]:
     return ab.get_experiment_status(experiment_id)
 
 
-@router.get("/{experiment_id}/analysis", response_model=dict[str, Any])
+@router.get("/{experiment_id}/analysis", response_model=dict[str, Any], responses=AUTH_ERRORS)
 def experiment_analysis(experiment_id: Id, _who: Viewer, ab: Experiments) -> dict[str, Any]:
     """The full statistical analysis (the seed's shape); needs a token (viewer or above)."""
     return ab.analyze_experiment(experiment_id)

@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field
 
 from core.server.deps import Registry
 from core.server.identifiers import MAX_ID_LENGTH, MAX_ROW_ID, PRINTABLE, TEXT, BodyId, Id, QueryId
+from core.server.problems import ACTION_ERRORS
 from core.server.security import Admin, Operator, Viewer
 
 router = APIRouter(prefix="/models", tags=["models"])
-ACTION_ERRORS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 409: {}, 422: {}}
 
 
 REF = {"max_length": 2 * MAX_ID_LENGTH + 1, "pattern": PRINTABLE}

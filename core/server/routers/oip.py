@@ -25,6 +25,8 @@ from core.server.oip_request import INPUT_NAME, parse_infer_request
 from core.server.schemas import (
     InferResponseV2,
     ModelMetadataV2,
+    ModelReadyV2,
+    ReadyV2,
     TensorMetadata,
 )
 
@@ -62,7 +64,7 @@ def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready", response_model=dict[str, bool])
+@router.get("/health/ready", response_model=ReadyV2, responses={503: {"model": ReadyV2}})
 def ready(mgr: Manager) -> Response:
     with mgr.pool.lock:
         ok = any(d.healthy for d in mgr.pool.deployments.values())
@@ -117,7 +119,9 @@ def model_version_metadata(name: Id, version: Id, registry: Registry) -> ModelMe
     return _metadata(registry, name, version)
 
 
-@router.get("/models/{name}/ready", response_model=dict[str, Any])
+@router.get(
+    "/models/{name}/ready", response_model=ModelReadyV2, responses={503: {"model": ModelReadyV2}}
+)
 def model_ready(name: Id, mgr: Manager) -> Response:
     try:
         _deployment_for(mgr, name, None, healthy_only=True)
@@ -126,7 +130,11 @@ def model_ready(name: Id, mgr: Manager) -> Response:
     return JSONResponse({"name": name, "ready": True})
 
 
-@router.get("/models/{name}/versions/{version}/ready", response_model=dict[str, Any])
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    response_model=ModelReadyV2,
+    responses={503: {"model": ModelReadyV2}},
+)
 def model_version_ready(name: Id, version: Id, mgr: Manager) -> Response:
     try:
         _deployment_for(mgr, name, version, healthy_only=True)

@@ -8,7 +8,7 @@ from core.errors import ValidationError
 from core.server.audio_input import require_finite
 from core.server.deps import Limits, Manager
 from core.server.identifiers import QueryId, valid_identifier
-from core.server.problems import ERRORS
+from core.server.problems import AUTH_ERRORS, ERRORS
 from core.server.request_body import read_audio
 from core.server.schemas import (
     FeedbackRequest,
@@ -39,7 +39,7 @@ def serving_router(require_token: bool) -> APIRouter:
     router = APIRouter(
         tags=["serving"],
         dependencies=[Depends(require("viewer"))] if require_token else [],
-        responses=ERRORS,
+        responses={**ERRORS, **(AUTH_ERRORS if require_token else {})},
     )
 
     @router.post(

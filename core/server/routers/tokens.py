@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from core.server.problems import AUTH_ERRORS
 from core.server.security import Viewer
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], responses=AUTH_ERRORS)
 
 
 @router.get("/whoami", response_model=dict[str, str])
