@@ -1,7 +1,9 @@
 """The HTTP contract, held by a fuzzer: schemathesis against a real server (uvicorn on a free
 loopback port, a temporary home with a deployed model), once without a token and once with an
-admin token. Fails on any server error (5xx) or any answer the schema does not describe
-(status code, content type, headers, body shape).
+admin token. Every schemathesis check runs (scripts/schemathesis.toml says where one is
+relaxed, and why): no server error (5xx), no answer the schema does not describe (status,
+content type, headers, body), 405 with an exact Allow, schema-invalid requests refused and
+schema-valid ones accepted.
 
     .venv/bin/python scripts/contract_check.py [--max-examples N] [--seed S]
 
@@ -19,15 +21,6 @@ import tempfile
 from pathlib import Path
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-CHECKS = ",".join(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-    ]
-)
 
 
 def start_server(home: Path):
@@ -69,7 +62,7 @@ def fuzz(url: str, token: str | None, args: argparse.Namespace, report: Path) ->
     command = [
         str(Path(sys.executable).with_name("st")), "--config-file", str(CONFIG),
         "run", f"{url}/openapi.json",
-        "--checks", CHECKS, "--max-examples", str(args.max_examples), "--seed", str(args.seed),
+        "--max-examples", str(args.max_examples), "--seed", str(args.seed),
         "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-color",
         "--generation-database", "none", "--suppress-health-check", "all",
         "--request-timeout", "30", "--report", "ndjson", "--report-ndjson-path", str(report),

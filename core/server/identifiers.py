@@ -7,7 +7,8 @@ client that follows the schema is never refused for an identifier.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from pydantic import StringConstraints
@@ -16,6 +17,17 @@ MAX_ID_LENGTH = 200
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 TEXT = r"^[^\x00]*$"  # free text (reasons): any character but NUL
 MAX_ROW_ID = 2**63 - 1  # SQL BIGINT: larger ids and offsets overflow the driver
+
+# MODEL_ID:VERSION, split at the last colon (core.model_metadata.parse_model_ref).
+_C = r"[^\x00-\x1f\x7f"  # a character class without control characters, continued below
+MODEL_REF = rf"^{_C}]*{_C}\s:]{_C}]*:{_C}:]*{_C}\s:]{_C}:]*$"
+
+
+def spelled_both_ways(values: Iterable[str]) -> Any:
+    """A Literal of each value in lower and upper case (the core parses either)."""
+    names = [v for value in values for v in (value.lower(), value.upper())]
+    return Literal[tuple(names)]  # type: ignore[valid-type]
+
 
 Id = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=PRINTABLE)]
 QueryId = Annotated[str | None, Query(max_length=MAX_ID_LENGTH, pattern=PRINTABLE)]

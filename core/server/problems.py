@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.auth import AuthenticationError
 from core.errors import NightScanError, OverloadedError
@@ -83,9 +84,30 @@ async def body_too_large(_request: Request, exc: HTTPException) -> JSONResponse:
     return problem(413, str(exc.detail), {"Connection": "close"}, error="PayloadTooLargeError")
 
 
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own refusals (unknown path, wrong method) in the same shape; a 405 names
+    every method of the path in Allow (Starlette's names only the first route's)."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+    return problem(exc.status_code, str(exc.detail), headers or None)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The documented methods of the path template that ``path`` matches."""
+    from starlette.routing import compile_path
+
+    found: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            found |= {m.upper() for m in operations}
+    return sorted(found)
+
+
 def install(app: FastAPI) -> None:
     from core.server.body_limit import BodyTooLarge
 
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(BodyTooLarge, body_too_large)
     app.add_exception_handler(NightScanError, nightscan_error)
     app.add_exception_handler(RequestValidationError, validation_error)

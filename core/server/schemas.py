@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from core.server.identifiers import PRINTABLE, BodyId
 
@@ -32,10 +32,11 @@ class PredictResponse(BaseModel):
 class WaveformRequest(BaseModel):
     """A waveform as JSON, for clients that have samples rather than a file."""
 
-    audio: list[float] | list[list[float]] = Field(
-        description="Mono samples, or frames of channel samples ([n][channels])."
+    audio: list[StrictFloat] | list[list[StrictFloat]] = Field(
+        description="Mono samples, or frames of channel samples ([n][channels]); over 1 MiB "
+        "of JSON, mono only. Magnitudes up to 1e6."
     )
-    sample_rate: int = Field(22_050, description="Samples per second of `audio`.")
+    sample_rate: StrictInt = Field(22_050, description="Samples per second of `audio`.")
 
 
 class FeedbackRequest(BaseModel):
@@ -119,3 +120,22 @@ class InferResponseV2(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
     outputs: list[InferTensor]
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its ``$defs`` written in place, for a request body given
+    through ``openapi_extra`` (a ``#/$defs`` reference would not resolve in the document)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)

@@ -173,3 +173,15 @@ def test_identifiers_and_integers_are_checked_at_the_edge(hostile, kit) -> None:
     assert ok.status_code == 200
     fb = client.post("/feedback", json={"request_id": ok.json()["request_id"], "true_label": "owl"})
     assert fb.status_code == 200, fb.text
+
+
+def test_a_wrong_method_is_405_with_every_allowed_method(hostile) -> None:
+    """Was: OPTIONS answered 405 without Allow (or with the first route's methods only)."""
+    for method, path, allowed in [
+        ("OPTIONS", "/models/m/v1", "DELETE, GET"),
+        ("PUT", "/deployments", "GET, POST"),
+        ("PATCH", "/health", "GET"),
+    ]:
+        r = hostile.client.request(method, path)
+        assert r.status_code == 405 and r.headers["allow"] == allowed, (path, r.headers)
+        assert isinstance(r.json()["detail"], str)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from core.experiments.models import ExperimentStatus
 from core.server.deps import Experiments
-from core.server.identifiers import TEXT, BodyId, Id, QueryId, reject_nul
+from core.server.identifiers import TEXT, BodyId, Id, reject_nul, spelled_both_ways
 from core.server.problems import ACTION_ERRORS, AUTH_ERRORS
 from core.server.routers.deployments import Reason
 from core.server.security import Operator, Viewer
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
+ExperimentStatusName = spelled_both_ways(ExperimentStatus)
+ExperimentStatusQuery = Annotated[ExperimentStatusName | None, Query()]  # type: ignore[valid-type]
 
 
 class AllocationRequest(BaseModel):
@@ -22,7 +25,7 @@ class AllocationRequest(BaseModel):
 
 
 @router.get("", response_model=list[dict[str, Any]])
-def list_experiments(ab: Experiments, status: QueryId = None) -> list[dict[str, Any]]:
+def list_experiments(ab: Experiments, status: ExperimentStatusQuery = None) -> list[dict[str, Any]]:
     return [e.to_dict() for e in ab.list_experiments(status)]
 
 

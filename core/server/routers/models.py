@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from core.lifecycle import ModelStatus
 from core.server.deps import Registry
-from core.server.identifiers import MAX_ID_LENGTH, MAX_ROW_ID, PRINTABLE, TEXT, BodyId, Id, QueryId
+from core.server.identifiers import (
+    MAX_ID_LENGTH,
+    MAX_ROW_ID,
+    MODEL_REF,
+    TEXT,
+    BodyId,
+    Id,
+    QueryId,
+    spelled_both_ways,
+)
 from core.server.problems import ACTION_ERRORS
 from core.server.security import Admin, Operator, Viewer
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-REF = {"max_length": 2 * MAX_ID_LENGTH + 1, "pattern": PRINTABLE}
+REF = {"max_length": 2 * MAX_ID_LENGTH + 1, "pattern": MODEL_REF}
+StatusName = spelled_both_ways(ModelStatus)
+StatusQuery = Annotated[StatusName | None, Query()]  # type: ignore[valid-type]
 
 
 class StatusChange(BaseModel):
-    status: BodyId
+    status: StatusName  # type: ignore[valid-type]
     reason: str = Field("", max_length=500, pattern=TEXT)
 
 
@@ -32,7 +44,7 @@ class TagChange(BaseModel):
 def list_models(
     registry: Registry,
     model_id: QueryId = None,
-    status: QueryId = None,
+    status: StatusQuery = None,
     tag: QueryId = None,
     limit: int = Query(100, ge=1, le=10_000),
     offset: int = Query(0, ge=0, le=MAX_ROW_ID),

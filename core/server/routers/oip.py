@@ -22,12 +22,15 @@ from core.server.deps import Limits, Manager, Registry
 from core.server.identifiers import Id
 from core.server.limits import AudioLimits
 from core.server.oip_request import INPUT_NAME, parse_infer_request
+from core.server.problems import problems
 from core.server.schemas import (
+    InferRequestV2,
     InferResponseV2,
     ModelMetadataV2,
     ModelReadyV2,
     ReadyV2,
     TensorMetadata,
+    inline_schema,
 )
 
 
@@ -51,6 +54,16 @@ class _ProtocolErrors(APIRoute):
         return route
 
 
+INFER_ERRORS = problems(413, 503)
+INFER_BODY = {
+    "required": True,
+    "content": {
+        # With the binary tensor extension the JSON header is followed by the raw tensor bytes
+        # (Inference-Header-Content-Length); the header alone is the JSON below.
+        "application/json": {"schema": inline_schema(InferRequestV2)},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_class=_ProtocolErrors)
 
 
@@ -187,12 +200,22 @@ async def _infer(
     )
 
 
-@router.post("/models/{name}/infer", response_model=InferResponseV2)
+@router.post(
+    "/models/{name}/infer",
+    response_model=InferResponseV2,
+    responses=INFER_ERRORS,
+    openapi_extra={"requestBody": INFER_BODY},
+)
 async def infer(request: Request, name: Id, mgr: Manager, limits: Limits) -> Response:
     return await _infer(request, mgr, limits, name, None)
 
 
-@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponseV2)
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    response_model=InferResponseV2,
+    responses=INFER_ERRORS,
+    openapi_extra={"requestBody": INFER_BODY},
+)
 async def infer_version(
     request: Request, name: Id, version: Id, mgr: Manager, limits: Limits
 ) -> Response:
