@@ -27,6 +27,7 @@ class Context:
         self.db = Database(settings.database_url)
         upgrade(self.db)
         self.artifacts = ArtifactStore(settings.artifacts_dir)
+        self.artifacts.sweep_interrupted()  # temp files of writes killed in earlier runs
         self.audit = AuditLog(self.db, settings.actor)
         self._services: dict[str, Any] = {}
         self._lock = threading.RLock()  # a service may ask for another while being built

@@ -108,10 +108,18 @@ class ModelRegistry:
     def register_weights_file(self, path: str | os.PathLike, metadata: ModelMetadata) -> bool:
         """Register a ``.safetensors`` file or a plain state-dict ``.pt`` (loaded with
         ``weights_only=True``; anything that needs arbitrary unpickling is refused)."""
-        from inference.weights import UnsafeWeightsError, read_state_dict_file, state_dict_to_bytes
+        from inference.weights import (
+            UnsafeWeightsError,
+            is_safetensors_file,
+            read_state_dict_file,
+            state_dict_to_bytes,
+        )
 
         if not os.path.isfile(path):
             raise NotFoundError(f"weights file not found: {path}")
+        if is_safetensors_file(path):
+            self._register_safetensors_file(path, metadata)
+            return True
         try:
             state = read_state_dict_file(path)
         except UnsafeWeightsError as exc:
@@ -126,10 +134,33 @@ class ModelRegistry:
         """Register safetensors bytes. The weights must load into the declared architecture."""
         metadata.validate()
         self._check_loadable(weights, metadata)
+        self._refuse_duplicate(metadata)
+        return self._record(*self.ctx.artifacts.put(weights), metadata)
+
+    def _register_safetensors_file(self, path: str | os.PathLike, metadata: ModelMetadata) -> None:
+        """Checked from the header (tensor names and shapes against the architecture built on
+        torch's meta device), then hashed and copied a chunk at a time: memory stays small
+        whatever the file's size."""
+        from core.weights_intake import check_layout
+        from inference.weights import InvalidWeightsError, safetensors_layout
+
+        metadata.validate()
+        try:
+            layout = safetensors_layout(path)
+        except InvalidWeightsError as exc:
+            raise ValidationError(str(exc)) from None
+        check_layout(layout, metadata)
+        self._refuse_duplicate(metadata)
+        self._record(*self.ctx.artifacts.put_file(path), metadata)
+
+    def _refuse_duplicate(self, metadata: ModelMetadata) -> None:
         with self.db.session() as session:
             if self.find_row(session, metadata.model_id, metadata.version) is not None:
                 raise ConflictError(f"{metadata.ref} is already registered")
-        digest, size = self.ctx.artifacts.put(weights)
+
+    def _record(self, digest: str, size: int, metadata: ModelMetadata) -> ModelMetadata:
+        """The version's row, tags, status history and audit entry, once its weights are
+        stored under ``digest``."""
         metadata.checksum, metadata.file_size_bytes = digest, size
         tags = sorted(set(metadata.tags))
         metadata.tags = tags
@@ -217,8 +248,11 @@ class ModelRegistry:
     def verify_weights(self, model_id: str, version: str) -> dict[str, Any]:
         """Re-hash the stored weights against the registered checksum; raises IntegrityError
         (naming both digests) when they differ."""
-        size = len(self.load_weights(model_id, version))
-        digest = self.get_model(model_id, version).checksum
+        meta = self.get_model(model_id, version)
+        actual, size = self.ctx.artifacts.digest_of(meta.checksum)  # streamed, not loaded
+        if actual != meta.checksum:
+            self.load_weights(model_id, version)  # raises the usual IntegrityError
+        digest = meta.checksum
         return {"model_id": model_id, "version": version, "size": size, "checksum": digest}
 
     def load_model(self, model_id: str, version: str) -> torch.nn.Module:

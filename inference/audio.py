@@ -6,6 +6,7 @@ import io
 import math
 import os
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
@@ -63,10 +64,14 @@ def _check_wav_complete(data: bytes, name: str) -> None:
         pos = body + size + (size & 1)  # chunks are word-aligned
 
 
-def decode_audio(source: bytes | str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+def decode_audio(
+    source: bytes | str | os.PathLike[str], max_frames: int | None = None
+) -> tuple[np.ndarray, int]:
     """Decode WAV/FLAC/OGG (anything libsndfile reads) from bytes or a path.
 
     Returns float32 samples shaped [frames] (mono) or [frames, channels], and the sample rate.
+    With ``max_frames``, at most that many frames are decoded and a longer input raises
+    ``AudioTooLongError``, whatever its header claimed (memory stays bounded).
     """
     data, name = _read_source(source)
     if not data:
@@ -74,8 +79,18 @@ def decode_audio(source: bytes | str | os.PathLike[str]) -> tuple[np.ndarray, in
     _check_wav_complete(data, name)
     try:
         with sf.SoundFile(io.BytesIO(data)) as fh:
-            samples = fh.read(dtype="float32", always_2d=False)
             sample_rate = int(fh.samplerate)
+            if max_frames is None:
+                samples = fh.read(dtype="float32", always_2d=False)
+            else:
+                samples = fh.read(max_frames + 1, dtype="float32", always_2d=False)
+                if samples.shape[0] > max_frames:
+                    raise AudioTooLongError(
+                        f"{name} holds more than {max_frames} frames "
+                        f"({max_frames / max(sample_rate, 1):.2f} s), the limit"
+                    )
+    except AudioDecodeError:
+        raise
     except sf.LibsndfileError as exc:
         reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
         raise AudioDecodeError(f"could not decode {name}: {reason}") from exc
@@ -84,6 +99,31 @@ def decode_audio(source: bytes | str | os.PathLike[str]) -> tuple[np.ndarray, in
     if samples.size == 0:
         raise AudioDecodeError(f"{name} decoded to 0 audio samples")
     return np.ascontiguousarray(samples, dtype=np.float32), sample_rate
+
+
+@dataclass(frozen=True)
+class AudioHeader:
+    """What a file's header says, known before any sample is decoded (``frames`` is 0 when the
+    header does not say, as in a streamed WAV)."""
+
+    frames: int
+    channels: int
+    sample_rate: int
+
+
+def read_audio_header(data: bytes) -> AudioHeader:
+    """Frames, channels and sample rate of WAV/FLAC/OGG bytes, without decoding samples."""
+    if not data:
+        raise AudioDecodeError("empty audio input (audio bytes has 0 bytes)")
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as fh:
+            frames = fh.frames if 0 < fh.frames < 2**62 else 0  # libsndfile's "unknown" is huge
+            return AudioHeader(frames, int(fh.channels), int(fh.samplerate))
+    except sf.LibsndfileError as exc:
+        reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+        raise AudioDecodeError(f"could not decode audio bytes: {reason}") from exc
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise AudioDecodeError(f"could not decode audio bytes: {exc}") from exc
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:

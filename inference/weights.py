@@ -104,6 +104,23 @@ def _looks_like_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"  # u64 header length, then JSON
 
 
+def is_safetensors_file(path: str | os.PathLike[str]) -> bool:
+    p = Path(path)
+    return p.suffix.lower() == ".safetensors" or (
+        p.suffix.lower() not in _TORCH_SUFFIXES and _looks_like_safetensors(p)
+    )
+
+
+def safetensors_layout(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a .safetensors header, without reading the tensors."""
+    p = Path(path)
+    try:
+        with safetensors.safe_open(str(p), framework="pt") as fh:
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        raise InvalidWeightsError(f"invalid safetensors file {p.name}: {exc}") from exc
+
+
 def read_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Load a .safetensors file or a torch .pt/.pth checkpoint without running pickled code."""
     p = Path(path)

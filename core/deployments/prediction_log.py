@@ -6,7 +6,9 @@ the fast path and written to the ``prediction`` table in batches every ``FLUSH_E
 request path; feedback finds it in memory or in the table, and the first feedback to set its
 ``correct`` column (one conditional UPDATE) is the one that counts, in whatever process.
 A crash loses at most the last flush interval of predictions for joining; their answers and
-experiment results are unaffected. Rows older than ``RETENTION_DAYS`` are pruned.
+experiment results are unaffected. Rows older than ``RETENTION_DAYS`` are pruned. A row the
+database refuses is set aside (a warning event and ``set_aside``), and the rest of its batch is
+committed (``data.poison``): one bad row never stops the log.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from data.database import Database
 from data.deployment_tables import PredictionRow
+from data.poison import commit_isolating, describe
 from data.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,7 @@ class PredictionLog:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pruned_at = float("-inf")
+        self.set_aside = 0  # predictions the database refused (see data.poison)
         insert = (sqlite if db.is_sqlite else postgresql).insert
         self._insert = insert(PredictionRow.__table__).on_conflict_do_nothing(
             index_elements=["request_id"]
@@ -134,14 +138,40 @@ class PredictionLog:
                 pending, self._pending = self._pending, []
             if not pending:
                 return 0
-            try:
+            rows = [_row(p, at) for p, at in pending]
+
+            def commit(start: int, stop: int) -> None:
                 with self.db.write() as session:
-                    session.execute(self._insert, [_row(p, at) for p, at in pending])
+                    session.execute(self._insert, rows[start:stop])
+
+            try:
+                refused = commit_isolating(len(rows), commit)
             except Exception:
-                with self._lock:  # keep them for the next try
+                with self._lock:  # a lock or a lost connection: keep them all for the next try
                     self._pending[:0] = pending
                 raise
-            return len(pending)
+            for index, exc in refused:
+                self._set_aside(pending[index][0], exc)
+            return len(pending) - len(refused)
+
+    def _set_aside(self, prediction: Prediction, exc: Exception) -> None:
+        """A row the database refused: counted, reported, and never retried."""
+        from core.events import emit
+
+        self.set_aside += 1
+        reason = describe(exc)
+        shown = ascii(prediction.request_id)[:80]  # the id itself may be what was refused
+        log.warning("prediction %s set aside: %s", shown, reason)
+        try:
+            emit(
+                "prediction_log.row_set_aside",
+                f"a prediction the database refused was set aside ({reason})",
+                source=prediction.deployment_id.replace("\x00", "")[:200],
+                severity="warning",
+                data={"request_id": shown, "reason": reason},
+            )
+        except Exception:  # the event is a report; the count and the log line remain
+            log.exception("could not record the set-aside prediction")
 
     def prune(self, now: datetime | None = None) -> int:
         cutoff = (now or utcnow()) - timedelta(days=RETENTION_DAYS)

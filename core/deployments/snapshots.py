@@ -3,20 +3,24 @@ read by consoles and CLIs in other processes (or on other machines with PostgreS
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import insert
 from sqlmodel import col, delete, select
 
 from core.deployments.tracker import PerformanceMetrics, PerformanceTracker, SecondSample
 from data.database import Database
 from data.deployment_tables import PerformanceSnapshotRow
+from data.poison import commit_isolating, describe
 from data.types import utcnow
 
 SNAPSHOT_EVERY_S = 5.0
 FRESH_FOR_S = 60.0  # an older snapshot means nobody is serving it now
 KEEP_FOR = timedelta(hours=6)
+log = logging.getLogger(__name__)
 
 
 class SnapshotStore:
@@ -26,6 +30,7 @@ class SnapshotStore:
         self._last_prune = 0.0
         self._last_second: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.set_aside = 0  # snapshots the database refused (see data.poison)
 
     def maybe_persist(
         self, tracker: PerformanceTracker, deployment_ids: list[str], force: bool = False
@@ -47,27 +52,52 @@ class SnapshotStore:
                 if samples:
                     self._last_second[deployment_id] = samples[-1].t
                 rows.append(
-                    PerformanceSnapshotRow(
-                        deployment_id=deployment_id,
-                        model_version=metrics.model_version,
-                        at=utcnow(),
-                        metrics=metrics.to_dict(),
-                        samples=[list(s.__dict__.values()) for s in samples],
-                    )
+                    {
+                        "deployment_id": deployment_id,
+                        "model_version": metrics.model_version,
+                        "at": utcnow(),
+                        "metrics": metrics.to_dict(),
+                        "samples": [list(s.__dict__.values()) for s in samples],
+                    }
                 )
             if not rows:
                 return 0
-            with self.db.write() as session:
-                session.add_all(rows)
-                if now - self._last_prune > 600:
-                    self._last_prune = now
-                    cutoff = datetime.now(UTC) - KEEP_FOR
+
+            def commit(start: int, stop: int) -> None:
+                with self.db.write() as session:
+                    session.execute(insert(PerformanceSnapshotRow.__table__), rows[start:stop])
+
+            refused = commit_isolating(len(rows), commit)
+            for index, exc in refused:
+                self._set_aside(rows[index]["deployment_id"], exc)
+            if now - self._last_prune > 600:
+                self._last_prune = now
+                cutoff = datetime.now(UTC) - KEEP_FOR
+                with self.db.write() as session:
                     session.exec(
                         delete(PerformanceSnapshotRow).where(
                             col(PerformanceSnapshotRow.at) < cutoff
                         )
                     )
-            return len(rows)
+            return len(rows) - len(refused)
+
+    def _set_aside(self, deployment_id: str, exc: Exception) -> None:
+        """A snapshot the database refused: counted, logged, reported; the others are kept."""
+        from core.events import emit
+
+        self.set_aside += 1
+        reason = describe(exc)
+        log.warning("snapshot of %s set aside: %s", ascii(deployment_id)[:80], reason)
+        try:
+            emit(
+                "snapshot.row_set_aside",
+                f"a performance snapshot the database refused was set aside ({reason})",
+                source=ascii(deployment_id)[:200],
+                severity="warning",
+                data={"reason": reason},
+            )
+        except Exception:
+            log.exception("could not record the set-aside snapshot")
 
     def latest(self, deployment_id: str) -> PerformanceMetrics | None:
         cutoff = datetime.now(UTC) - timedelta(seconds=FRESH_FOR_S)

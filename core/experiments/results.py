@@ -8,7 +8,8 @@ commit, or while another process held SQLite's lock) into one transaction, which
 small writers into few large commits. On SQLite it polls for the lock every ~0.5 ms rather than
 relying on SQLite's busy handler, whose sleeps grow to 100 ms and leave the lock idle. What one
 transaction writes is in ``core.experiments.batch``; deadlocks and serialisation failures
-(PostgreSQL) are retried.
+(PostgreSQL) are retried; a batch the database refuses for its rows is split until every
+row it accepts is committed, and each refused item is set aside (``data.poison``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from core.errors import ValidationError
 from core.experiments.batch import Outcome, ResultItem, write_batch
 from core.experiments.config import MetricKind, MetricSpec
 from data.database import Database
+from data.poison import commit_isolating, describe, is_transient
 from data.types import utcnow
 
 __all__ = ["Outcome", "ResultItem", "ResultWriter", "validate_result"]
@@ -52,8 +54,13 @@ def validate_result(
 ) -> ResultItem:
     """Check one result against its experiment; every fault in one ValidationError."""
     problems: list[str] = []
-    if not isinstance(request_id, str) or not request_id or len(request_id) > 300:
-        problems.append("request_id must be a non-empty string of at most 300 characters")
+    if (
+        not isinstance(request_id, str)
+        or not request_id
+        or len(request_id) > 300
+        or "\x00" in request_id
+    ):
+        problems.append("request_id must be a non-empty string of at most 300 characters, no NUL")
     if variant not in variants:
         problems.append(f"variant {variant!r} is not one of {', '.join(variants)}")
     if not isinstance(metrics, Mapping) or not metrics:
@@ -117,6 +124,7 @@ class ResultWriter:
         self._lock = threading.Lock()
         self._closed = False
         self.commits = 0  # transactions committed (for tests and the benchmark)
+        self.set_aside = 0  # results the database refused (see data.poison)
         self._private: Database | None = None
         self._engine = db.write_engine
         if db.is_sqlite and make_url(db.url).database not in (None, "", ":memory:"):
@@ -206,6 +214,12 @@ class ResultWriter:
                 if attempt < _RETRIES and _transient(exc):
                     time.sleep(0.01 * 2**attempt)
                     continue
+                if not is_transient(exc):  # the rows, not the database: isolate the refused
+                    try:
+                        outcomes = self._isolate([item for p in batch for item in p.items])
+                        break
+                    except Exception as again:
+                        exc = again
                 for p in batch:
                     p.finish(None, exc)
                 return stop
@@ -219,6 +233,53 @@ class ResultWriter:
             p.finish(outcomes[start : start + len(p.items)])
             start += len(p.items)
         return stop
+
+    def _isolate(self, items: list[ResultItem]) -> list[Outcome]:
+        """A batch the database refused: every item it accepts is committed (bisecting, see
+        ``data.poison``); each refused one is set aside, and its outcome says why."""
+        outcomes: list[Outcome] = [0] * len(items)
+        now = self.clock()
+
+        def commit(start: int, stop: int) -> None:
+            outcomes[start:stop] = self._in_transaction(
+                lambda conn: write_batch(conn, items[start:stop], now)
+            )
+
+        for index, exc in commit_isolating(len(items), commit):
+            outcomes[index] = self._set_aside(items[index], exc)
+        self.commits += 1
+        return outcomes
+
+    def _in_transaction(self, work: Callable[[Any], list[Outcome]]) -> list[Outcome]:
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                with self._engine.begin() as conn:
+                    return work(conn)
+            except OperationalError as exc:
+                if _locked(exc) and time.monotonic() < deadline:
+                    time.sleep(random.uniform(0.0002, 0.0008))
+                    continue
+                raise
+
+    def _set_aside(self, item: ResultItem, exc: Exception) -> Exception:
+        from core.events import emit
+
+        self.set_aside += 1
+        reason = describe(exc)
+        shown = ascii(item.request_id)[:80]
+        log.warning("result %s of %s set aside: %s", shown, item.experiment_id, reason)
+        try:
+            emit(
+                "experiment.result_set_aside",
+                f"a result the database refused was set aside ({reason})",
+                source=ascii(item.experiment_id)[:200],
+                severity="warning",
+                data={"request_id": shown, "reason": reason},
+            )
+        except Exception:  # the event is a report; the count, the log and the outcome remain
+            log.exception("could not record the set-aside result")
+        return ValidationError(f"the database refused this result ({reason}); it was set aside")
 
 
 def _fail_fast_when_locked(dbapi_conn: Any, _record: Any) -> None:

@@ -3,19 +3,44 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 
 import uvicorn
 
-from core.errors import ConflictError
+from core.errors import ConflictError, ValidationError
+
+INSECURE_FLAG = "--insecure-open-predict"
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8000, app=None) -> uvicorn.Server:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def make_server(
+    host: str = "127.0.0.1", port: int = 8000, app=None, *, insecure_open_predict: bool = False
+) -> uvicorn.Server:
+    """A server for ``app`` (default: ``create_app()``). Beyond loopback, /predict and
+    /feedback need a token: the default app is built so, and a given app that does not is
+    refused, unless ``insecure_open_predict`` (the CLI's loudly named flag) says otherwise."""
     from core.server.app import create_app
 
+    exposed = not is_loopback(host) and not insecure_open_predict
+    if app is None:
+        app = create_app(require_predict_token=True if exposed else None)
+    elif exposed and not getattr(getattr(app, "state", None), "require_predict_token", True):
+        raise ValidationError(
+            f"binding to {host} (beyond loopback) requires tokens on /predict and /feedback; "
+            f"create the app with require_predict_token=True, or pass {INSECURE_FLAG}"
+        )
     config = uvicorn.Config(
-        app or create_app(),
+        app,
         host=host,
         port=port,
         log_level="warning",
@@ -28,8 +53,15 @@ def make_server(host: str = "127.0.0.1", port: int = 8000, app=None) -> uvicorn.
 class BackgroundServer:
     """uvicorn in a daemon thread; ``start()`` returns once the socket accepts connections."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8000, app=None) -> None:
-        self.server = make_server(host, port, app)
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        app=None,
+        *,
+        insecure_open_predict: bool = False,
+    ) -> None:
+        self.server = make_server(host, port, app, insecure_open_predict=insecure_open_predict)
         self.thread = threading.Thread(target=self.server.run, name="http-server", daemon=True)
         self._url = ""
 

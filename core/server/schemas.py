@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
+
+from core.server.identifiers import PRINTABLE, BodyId
 
 
 class Predictions(BaseModel):
@@ -30,16 +32,17 @@ class PredictResponse(BaseModel):
 class WaveformRequest(BaseModel):
     """A waveform as JSON, for clients that have samples rather than a file."""
 
-    audio: list[float] | list[list[float]] = Field(
-        description="Mono samples, or frames of channel samples ([n][channels])."
+    audio: list[StrictFloat] | list[list[StrictFloat]] = Field(
+        description="Mono samples, or frames of channel samples ([n][channels]); over 1 MiB "
+        "of JSON, mono only. Magnitudes up to 1e6."
     )
-    sample_rate: int = Field(22_050, description="Samples per second of `audio`.")
+    sample_rate: StrictInt = Field(22_050, description="Samples per second of `audio`.")
 
 
 class FeedbackRequest(BaseModel):
-    request_id: str = Field(min_length=1, max_length=200)
-    true_label: str = Field(min_length=1, max_length=100)
-    experiment_id: str | None = None
+    request_id: BodyId
+    true_label: str = Field(min_length=1, max_length=100, pattern=PRINTABLE)
+    experiment_id: BodyId | None = None
 
 
 class FeedbackResponse(BaseModel):
@@ -73,6 +76,16 @@ class TensorMetadata(BaseModel):
     shape: list[int]
 
 
+class ReadyV2(BaseModel):
+    ready: bool
+
+
+class ModelReadyV2(BaseModel):
+    name: str
+    version: str | None = None  # present for the versioned route
+    ready: bool
+
+
 class ModelMetadataV2(BaseModel):
     name: str
     versions: list[str]
@@ -82,8 +95,8 @@ class ModelMetadataV2(BaseModel):
 
 
 class InferTensor(BaseModel):
-    name: str
-    shape: list[int]
+    name: str = Field(max_length=200)
+    shape: list[Annotated[int, Field(ge=0, le=2**31)]] = Field(max_length=8)
     datatype: str
     parameters: dict[str, Any] | None = None
     data: list[Any] | None = None
@@ -95,7 +108,7 @@ class RequestedOutput(BaseModel):
 
 
 class InferRequestV2(BaseModel):
-    id: str | None = None
+    id: BodyId | None = None
     parameters: dict[str, Any] | None = None
     inputs: list[InferTensor]
     outputs: list[RequestedOutput] | None = None
@@ -107,3 +120,22 @@ class InferResponseV2(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
     outputs: list[InferTensor]
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its ``$defs`` written in place, for a request body given
+    through ``openapi_extra`` (a ``#/$defs`` reference would not resolve in the document)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)

@@ -15,7 +15,7 @@ def audit(
         str | None, typer.Option("--entity", help="e.g. wildlife_detector:v2.1.0")
     ] = None,
     action: Annotated[str | None, typer.Option("--action", help="Prefix, e.g. model.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000)] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new entries.")
     ] = False,

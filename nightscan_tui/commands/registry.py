@@ -24,10 +24,11 @@ def list_models(
     tag: Annotated[str | None, typer.Option("--tag", help="Only versions with this tag.")] = None,
     framework: Annotated[str | None, typer.Option("--framework")] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=0, help="Rows to show (table default: 50).")
+        int | None,
+        typer.Option("--limit", min=0, max=2**63 - 1, help="Rows to show (table default: 50)."),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Every matching row.")] = False,
-    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    offset: Annotated[int, typer.Option("--offset", min=0, max=2**63 - 1)] = 0,
     wide: Annotated[bool, typer.Option("--wide", help="Full checksums.")] = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -18,19 +18,31 @@ def serve(
     home: Annotated[
         Path | None, typer.Option("--home", help="State folder (overrides the global --home).")
     ] = None,
+    insecure_open_predict: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-open-predict",
+            help="Beyond loopback, serve /predict and /feedback WITHOUT tokens (anyone who can "
+            "reach the port may send work).",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP inference endpoint (FastAPI on uvicorn) over this home's deployments."""
     from core import configure, get_context
 
     if home is not None:
         configure(home)
-    from core.server.runner import make_server
+    from core.server.runner import is_loopback, make_server
 
-    server = make_server(host, port)
+    server = make_server(host, port, insecure_open_predict=insecure_open_predict)
     server.config.log_level = "info"
     out.print(f"serving {get_context().settings.home} on http://{host}:{port}  (Ctrl+C stops)")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(host):
         out.print(f"[yellow]warning:[/] listening on {host}, reachable beyond this machine")
+        if insecure_open_predict:
+            out.print("[bold red]INSECURE:[/] /predict and /feedback take no token")
+        else:
+            out.print("/predict and /feedback need a token (nightscan token create viewer NAME)")
     server.run()
     get_context().close()  # flushes the experiment result writer
 

@@ -5,19 +5,33 @@ unchanged. Input: one FP32 tensor ``waveform`` shaped [1, samples] (optional par
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import numpy as np
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from core.errors import NightScanError, NotFoundError, OverloadedError, ValidationError
-from core.registry import get_model_registry
-from core.server.schemas import InferRequestV2, ModelMetadataV2, TensorMetadata
+from core.deployments import DeploymentManager
+from core.errors import NightScanError, NotFoundError, OverloadedError
+from core.registry import ModelRegistry
+from core.server.audio_input import require_finite
+from core.server.deps import Limits, Manager, Registry
+from core.server.identifiers import Id
+from core.server.limits import AudioLimits
+from core.server.oip_request import INPUT_NAME, parse_infer_request
+from core.server.problems import problems
+from core.server.schemas import (
+    InferRequestV2,
+    InferResponseV2,
+    ModelMetadataV2,
+    ModelReadyV2,
+    ReadyV2,
+    TensorMetadata,
+    inline_schema,
+)
 
 
 class _ProtocolErrors(APIRoute):
@@ -40,33 +54,40 @@ class _ProtocolErrors(APIRoute):
         return route
 
 
+INFER_ERRORS = problems(413, 503)
+INFER_BODY = {
+    "required": True,
+    "content": {
+        # With the binary tensor extension the JSON header is followed by the raw tensor bytes
+        # (Inference-Header-Content-Length); the header alone is the JSON below.
+        "application/json": {"schema": inline_schema(InferRequestV2)},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_class=_ProtocolErrors)
-INPUT_NAME = "waveform"
 
 
-@router.get("")
+@router.get("", response_model=dict[str, Any])
 def server_metadata() -> dict[str, Any]:
     return {"name": "nightscan-ops", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 
 
-@router.get("/health/live")
+@router.get("/health/live", response_model=dict[str, bool])
 def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready")
-def ready(request: Request) -> Response:
-    mgr = request.app.state.manager
+@router.get("/health/ready", response_model=ReadyV2, responses={503: {"model": ReadyV2}})
+def ready(mgr: Manager) -> Response:
     ok = any(d.healthy for d in mgr.served_deployments().values())
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
 
 def _deployment_for(
-    request: Request, name: str, version: str | None, healthy_only: bool = False
+    mgr: DeploymentManager, name: str, version: str | None, healthy_only: bool = False
 ) -> str:
     """The running deployment that serves model ``name`` (at ``version``, when given); with
     ``healthy_only``, one whose health checks pass (what readiness means)."""
-    mgr = request.app.state.manager
     candidates = [
         d
         for d in mgr.list_deployments()
@@ -80,8 +101,7 @@ def _deployment_for(
     return candidates[0].deployment_id
 
 
-def _metadata(name: str, version: str | None) -> ModelMetadataV2:
-    registry = get_model_registry()
+def _metadata(registry: ModelRegistry, name: Id, version: str | None) -> ModelMetadataV2:
     if version:
         metas = [registry.get_model(name, version)]
     else:
@@ -102,89 +122,58 @@ def _metadata(name: str, version: str | None) -> ModelMetadataV2:
 
 
 @router.get("/models/{name}", response_model=ModelMetadataV2)
-def model_metadata(name: str) -> ModelMetadataV2:
-    return _metadata(name, None)
+def model_metadata(name: Id, registry: Registry) -> ModelMetadataV2:
+    return _metadata(registry, name, None)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadataV2)
-def model_version_metadata(name: str, version: str) -> ModelMetadataV2:
-    return _metadata(name, version)
+def model_version_metadata(name: Id, version: Id, registry: Registry) -> ModelMetadataV2:
+    return _metadata(registry, name, version)
 
 
-@router.get("/models/{name}/ready")
-def model_ready(request: Request, name: str) -> Response:
+@router.get(
+    "/models/{name}/ready", response_model=ModelReadyV2, responses={503: {"model": ModelReadyV2}}
+)
+def model_ready(name: Id, mgr: Manager) -> Response:
     try:
-        _deployment_for(request, name, None, healthy_only=True)
+        _deployment_for(mgr, name, None, healthy_only=True)
     except NotFoundError:
         return JSONResponse({"name": name, "ready": False}, status_code=503)
     return JSONResponse({"name": name, "ready": True})
 
 
-@router.get("/models/{name}/versions/{version}/ready")
-def model_version_ready(request: Request, name: str, version: str) -> Response:
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    response_model=ModelReadyV2,
+    responses={503: {"model": ModelReadyV2}},
+)
+def model_version_ready(name: Id, version: Id, mgr: Manager) -> Response:
     try:
-        _deployment_for(request, name, version, healthy_only=True)
+        _deployment_for(mgr, name, version, healthy_only=True)
     except NotFoundError:
         return JSONResponse({"name": name, "version": version, "ready": False}, status_code=503)
     return JSONResponse({"name": name, "version": version, "ready": True})
 
 
-async def _parse(request: Request) -> tuple[InferRequestV2, bytes]:
-    """The JSON header and, with the binary extension, the bytes that follow it."""
-    body = await request.body()
-    header_len = request.headers.get("inference-header-content-length")
-    if header_len is not None:
-        if not header_len.isdigit() or int(header_len) > len(body):
-            raise ValidationError("Inference-Header-Content-Length does not fit the body")
-        header, binary = body[: int(header_len)], body[int(header_len) :]
-    else:
-        header, binary = body, b""
-    try:
-        return InferRequestV2.model_validate(json.loads(header or b"null")), binary
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(f"invalid inference request: {str(exc).splitlines()[0]}") from None
-
-
-def _waveform(req: InferRequestV2, binary: bytes) -> tuple[np.ndarray, int]:
-    tensors = {t.name: t for t in req.inputs}
-    tensor = tensors.get(INPUT_NAME) or (req.inputs[0] if len(req.inputs) == 1 else None)
-    if tensor is None:
-        raise ValidationError(f"expected one input tensor named {INPUT_NAME!r}")
-    if tensor.datatype != "FP32":
-        raise ValidationError(f"input {tensor.name!r} must be FP32, got {tensor.datatype}")
-    size = int(np.prod(tensor.shape)) if tensor.shape else 0
-    params = tensor.parameters or {}
-    if "binary_data_size" in params:
-        nbytes = int(params["binary_data_size"])
-        if nbytes != size * 4 or nbytes > len(binary):
-            raise ValidationError("binary_data_size does not match the tensor shape")
-        data = np.frombuffer(binary[:nbytes], dtype="<f4")
-    else:
-        if tensor.data is None:
-            raise ValidationError(f"input {tensor.name!r} has no data")
-        try:
-            data = np.asarray(tensor.data, dtype=np.float32).reshape(-1)
-        except (ValueError, TypeError):
-            raise ValidationError(f"input {tensor.name!r} data must be numbers") from None
-        if data.size != size:
-            raise ValidationError(
-                f"input {tensor.name!r}: shape {tensor.shape} needs {size} values"
-            )
-    if len(tensor.shape) == 2 and tensor.shape[0] != 1:
-        raise ValidationError("send one waveform per request (shape [1, samples])")
-    rate = (req.parameters or {}).get("sample_rate", params.get("sample_rate", 22_050))
-    if not isinstance(rate, int) or isinstance(rate, bool):
-        raise ValidationError("parameter sample_rate must be an integer")
-    return data, rate
-
-
-async def _infer(request: Request, name: str, version: str | None) -> Response:
-    req, binary = await _parse(request)
-    waveform, rate = _waveform(req, binary)
-    deployment_id = _deployment_for(request, name, version)
-    result = await request.app.state.manager.run_inference(
-        waveform, request_id=req.id, sample_rate=rate, deployment_id=deployment_id
+async def _infer(
+    request: Request,
+    mgr: DeploymentManager,
+    limits: AudioLimits,
+    name: str,
+    version: str | None,
+) -> Response:
+    body = await request.body()  # at most the body limit (core.server.body_limit)
+    header_length = request.headers.get("inference-header-content-length")
+    req, waveform = await anyio.to_thread.run_sync(parse_infer_request, body, header_length, limits)
+    del body
+    deployment_id = _deployment_for(mgr, name, version)
+    result = await mgr.run_inference(
+        waveform.samples,
+        request_id=req.id,
+        sample_rate=waveform.sample_rate,
+        deployment_id=deployment_id,
     )
+    require_finite(result["predictions"])
     probs = list(result["predictions"]["probabilities"].values())
     served_version = result["model_version"].rsplit(":", 1)[1]
     return JSONResponse(
@@ -210,11 +199,23 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     )
 
 
-@router.post("/models/{name}/infer")
-async def infer(request: Request, name: str) -> Response:
-    return await _infer(request, name, None)
+@router.post(
+    "/models/{name}/infer",
+    response_model=InferResponseV2,
+    responses=INFER_ERRORS,
+    openapi_extra={"requestBody": INFER_BODY},
+)
+async def infer(request: Request, name: Id, mgr: Manager, limits: Limits) -> Response:
+    return await _infer(request, mgr, limits, name, None)
 
 
-@router.post("/models/{name}/versions/{version}/infer")
-async def infer_version(request: Request, name: str, version: str) -> Response:
-    return await _infer(request, name, version)
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    response_model=InferResponseV2,
+    responses=INFER_ERRORS,
+    openapi_extra={"requestBody": INFER_BODY},
+)
+async def infer_version(
+    request: Request, name: Id, version: Id, mgr: Manager, limits: Limits
+) -> Response:
+    return await _infer(request, mgr, limits, name, version)

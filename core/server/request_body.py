@@ -1,0 +1,56 @@
+"""The audio of a /predict request, from any accepted body: multipart, raw audio or JSON.
+
+The body limit itself is enforced while the body streams (``core.server.body_limit``); what is
+read here is at most that. Decoding and parsing run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+from fastapi import Request
+
+from core.errors import ValidationError
+from core.server.audio_input import Waveform, from_file_bytes, from_json_body
+from core.server.limits import AudioLimits
+
+AUDIO_CONTENT_TYPES = ("audio/", "application/octet-stream")
+
+
+class UnsupportedMediaType(ValidationError):
+    http_status = 415
+
+
+def max_upload_bytes() -> int:
+    # Read at each request from core.server.app, where the setting lives (tests lower it live).
+    return sys.modules["core.server.app"].MAX_UPLOAD_BYTES
+
+
+async def read_audio(request: Request, limits: AudioLimits) -> Waveform:
+    """A prepared waveform from any accepted body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ValidationError("multipart body needs a file field named 'file'")
+        data = await upload.read()
+        _require_bytes(data)
+        return await anyio.to_thread.run_sync(from_file_bytes, data, limits)
+    if content_type == "application/json":
+        raw = await request.body()
+        return await anyio.to_thread.run_sync(from_json_body, raw, limits)
+    if content_type.startswith(AUDIO_CONTENT_TYPES):
+        data = await request.body()
+        _require_bytes(data)
+        return await anyio.to_thread.run_sync(from_file_bytes, data, limits)
+    raise UnsupportedMediaType(
+        f"unsupported content type {content_type or '(none)'!r}; send multipart/form-data with "
+        "a 'file' field, an audio/* body, or application/json samples"
+    )
+
+
+def _require_bytes(data: bytes) -> None:
+    if not data:
+        raise ValidationError("the audio file is empty")

@@ -1,0 +1,1 @@
+"""One ``APIRouter`` per resource; ``core.server.app.create_app`` includes them all."""
