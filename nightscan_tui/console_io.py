@@ -6,9 +6,25 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
-out = Console()
+# Piped output is for scripts: a row is never wrapped or cut to fit an imagined 80 columns.
+PIPE_WIDTH = 10_000
+
+
+class _StdoutConsole(Console):
+    """Rich's console, except that a stdout that is not a terminal (and no COLUMNS) is as wide as
+    the longest row; Rich would otherwise squeeze tables to 80 columns and cut ids."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self.is_terminal or self._width is not None or self._environ.get("COLUMNS"):
+            return size
+        return ConsoleDimensions(PIPE_WIDTH, size.height)
+
+
+out = _StdoutConsole()
 _err = Console(stderr=True)
 
 

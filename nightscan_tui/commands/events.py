@@ -26,7 +26,7 @@ def events(
     source: Annotated[
         str | None, typer.Option("--source", help="A deployment or experiment.")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Newest events to show.")] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events.")
     ] = False,

@@ -262,7 +262,9 @@ def export(
 def allocate(
     experiment_id: IdArg,
     shares: Annotated[list[str], typer.Argument(help="VARIANT=PERCENT for every variant.")],
-    reason: Annotated[str, typer.Option("--reason")] = "manual reallocation",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the audit log.")
+    ] = "manual reallocation",
 ) -> None:
     """Change the traffic split; recorded, and only the units that must move do."""
     from core import get_ab_test_manager
@@ -277,8 +279,12 @@ def allocate(
 def record(
     experiment_id: IdArg,
     values: Annotated[list[str] | None, typer.Argument(help="METRIC=VALUE ...")] = None,
-    request_id: Annotated[str | None, typer.Option("--request-id")] = None,
-    variant: Annotated[str | None, typer.Option("--variant")] = None,
+    request_id: Annotated[
+        str | None, typer.Option("--request-id", help="Unit id (default: a random one).")
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option("--variant", help="Variant (default: what routing assigns).")
+    ] = None,
     file: Annotated[
         Path | None,
         typer.Option("--file", help="JSON Lines of {request_id, variant, metrics}."),
