@@ -1,5 +1,7 @@
-"""Numbers, sizes, times and ages as people read them, for every face (the CLI and the
-console): one way to write "3,575", "12 s ago" or "2h 05m". Plain strings, no Rich or Textual."""
+"""Numbers, sizes, times, ages and status tones as people read them, for every face (the CLI and
+the console): one way to write "3,575", "12 s ago", "2h 05m" or "DEPLOYED in green". Plain
+strings and names, no Rich or Textual: the console maps a tone to its theme's colour, the CLI
+to a Rich style (``CLI_TONE_STYLE``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,48 @@ import math
 from datetime import UTC, datetime
 
 DASH = "—"
+
+# What a status means at a glance; each face decides what colour a tone is.
+STATUS_TONE = {
+    # model lifecycle
+    "training": "muted",
+    "validation": "accent",
+    "testing": "warn",
+    "deployed": "good",
+    "retired": "muted",
+    "failed": "bad",
+    # experiments
+    "draft": "accent",
+    "running": "good",
+    "stopped": "warn",
+    "completed": "primary",
+    # deployments
+    "healthy": "good",
+    "unhealthy": "bad",
+    "unknown": "muted",
+    # canaries
+    "progressing": "accent",
+    "paused": "warn",
+    "promoted": "good",
+    "aborted": "bad",
+    # events
+    "info": "primary",
+    "warning": "warn",
+    "critical": "bad",
+}
+CLI_TONE_STYLE = {
+    "good": "bold green",
+    "bad": "bold red",
+    "warn": "yellow",
+    "accent": "cyan",
+    "primary": "blue",
+    "muted": "dim",
+}
+
+
+def cli_style(status: str) -> str:
+    """The Rich style the CLI gives a status ("" when it has no tone)."""
+    return CLI_TONE_STYLE.get(STATUS_TONE.get(status.lower(), ""), "")
 
 
 def count(n: int | float | None, unit: str = "") -> str:
@@ -73,3 +117,30 @@ def local_time(dt: datetime | None, seconds: bool = False) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return DASH
+    return f"{x:.{digits}f}"
+
+
+def signed(x: float | None, digits: int = 3, suffix: str = "") -> str:
+    if x is None or not math.isfinite(x):
+        return DASH
+    return f"{x:+.{digits}f}{suffix}"
+
+
+def pvalue(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return DASH
+    if p < 0.001:
+        return "<0.001"
+    return f"{p:.3f}"
+
+
+def percent(x: float | None, digits: int = 1) -> str:
+    """``x`` already in percent."""
+    if x is None or not math.isfinite(x):
+        return DASH
+    return f"{x:.{digits}f}%"

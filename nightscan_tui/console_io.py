@@ -39,14 +39,13 @@ def print_json(data: Any) -> None:
 
 
 def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    from core.formatting import size  # here, not at the top: `--help` must not import core
+
+    return size(n, empty="0 B")
 
 
 def local_time(dt) -> str:
     """Storage is UTC; screens show local time."""
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M")
+    from core.formatting import local_time as local
+
+    return local(dt)

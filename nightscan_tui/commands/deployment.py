@@ -75,6 +75,7 @@ def list_deployments(
 ) -> None:
     """Deployments with their version, health and traffic share."""
     from core.deployments import get_deployment_manager
+    from core.formatting import cli_style
 
     mgr = get_deployment_manager()
     infos = mgr.list_deployments(include_stopped=include_stopped)
@@ -99,7 +100,7 @@ def list_deployments(
     for info in infos:
         m = mgr.performance_tracker.get_current_metrics(info.deployment_id)
         fresh = m is not None and not _stale(m.timestamp)
-        health_style = {"healthy": "green", "unhealthy": "bold red"}.get(info.health, "")
+        health_style = cli_style(info.health)
         cells = [info.deployment_id, info.model_ref]
         if roomy:
             cells.append(info.environment)

@@ -18,7 +18,6 @@ app = typer.Typer(no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 IdArg = Annotated[str, typer.Argument(help="Experiment id.", show_default=False)]
 
-STATUS_STYLE = {"draft": "cyan", "running": "bold green", "stopped": "yellow", "completed": "blue"}
 ACTION_STYLE = {
     "keep_running": "cyan",
     "stop_winner": "bold green",
@@ -30,7 +29,9 @@ ACTION_STYLE = {
 def _status(status: str):
     from rich.text import Text
 
-    return Text(status.upper(), style=STATUS_STYLE.get(status, ""))
+    from core.formatting import cli_style  # the console's tones, as Rich styles
+
+    return Text(status.upper(), style=cli_style(status))
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -182,7 +183,7 @@ def _analysis_view(a: dict[str, Any]):
     meta, rec, srm = a["experiment_metadata"], a["recommendation"], a["srm"]
     head = Text()
     head.append(f"{meta['experiment_id']}  ", style="bold")
-    head.append(meta["status"].upper(), style=STATUS_STYLE.get(meta["status"], ""))
+    head.append(_status(meta["status"]))
     head.append(f"  {a['duration_hours']:.1f} h  primary: {meta['primary_metric']}\n")
     head.append("SRM: ", style="bold")
     head.append(srm["verdict"] + "\n", style="bold red" if srm["mismatch"] else "green")
