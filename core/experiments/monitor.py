@@ -60,6 +60,7 @@ class ExperimentMonitor:
         # caller starts up, not in the first pass, where the import would hold up the threads
         # that serve requests. The CLI's listing commands never start a monitor, so never pay.
         import core.experiments.analysis  # noqa: F401
+
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._loop, name="nightscan-experiment-monitor", daemon=True
