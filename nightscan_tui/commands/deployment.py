@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nightscan_tui.console_io import local_time, out, print_json
+from nightscan_tui.options import token_option
 
 app = typer.Typer(no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -174,12 +175,7 @@ def health(
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            "--token",
-            envvar="NIGHTSCAN_TOKEN",
-            help="Operator token: the server probes now (without: its last health check).",
-            show_default=False,
-        ),
+        token_option("Operator token: the server probes now (without: its last health check)."),
     ] = None,
     in_process: Annotated[
         bool,

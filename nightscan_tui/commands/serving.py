@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nightscan_tui.console_io import out, print_json
+from nightscan_tui.options import token_option
 
 
 def serve(
@@ -78,13 +79,7 @@ def predict(
         str | None, typer.Option("--deployment-id", help="Send to this deployment.")
     ] = None,
     token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            envvar="NIGHTSCAN_TOKEN",
-            help="API token, for a server that requires one on /predict.",
-            show_default=False,
-        ),
+        str | None, token_option("API token, for a server that requires one on /predict.")
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="The /predict answer's JSON, in both modes.")

@@ -15,18 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
+from model_helpers import register_version
 
-from core import ModelMetadata, ModelStatus, get_context, get_model_registry
+from core import get_context
 from core.deployments import DeploymentConfig, get_deployment_manager
 from core.experiments import ExperimentConfig, get_ab_test_manager
 from core.server.app import create_app
 from core.server.runner import BackgroundServer
 from data.deployment_tables import PerformanceSnapshotRow
 from data.types import utcnow
-from inference.architectures import build_model
 
-LABELS = ["owl", "hawk", "sparrow", "robin", "background"]
 LONG_ID = "a_model_id_long_enough_that_80_columns_would_cut_it_somewhere_in_the_middle"
 
 
@@ -51,22 +49,10 @@ def one_line_error(result: subprocess.CompletedProcess, code: int, message: str)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def register(model_id: str, version: str, seed: int = 0) -> ModelMetadata:
-    torch.manual_seed(seed)
-    meta = ModelMetadata(
-        model_id=model_id,
-        version=version,
-        status=ModelStatus.VALIDATION,
-        training_config={"labels": LABELS},
-    )
-    get_model_registry().register_model(build_model("small_cnn", len(LABELS)), meta)
-    return meta  # checksum and size filled in by the registry
-
-
 @pytest.fixture
 def deployed(sqlite_ctx) -> str:
-    register("wd", "v1.0.0")
-    register("wd", "v2.0.0", seed=1)
+    register_version("wd", "v1.0.0")
+    register_version("wd", "v2.0.0", seed=1)
     get_deployment_manager().deploy_model(
         DeploymentConfig(model_id="wd", version="v1.0.0", deployment_id="wd_prod")
     )
@@ -122,7 +108,7 @@ def test_synth_writes_the_generators_call(tmp_path: Path) -> None:
 
 
 def test_piped_tables_are_never_cut(sqlite_ctx) -> None:
-    meta = register(LONG_ID, "v1.0.0")
+    meta = register_version(LONG_ID, "v1.0.0")
     listing = run("registry", "list", "--wide", ok=True).stdout
     assert LONG_ID in listing and meta.checksum in listing
     assert max(len(line) for line in listing.splitlines()) > 80

@@ -10,12 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from model_helpers import register_version
 
-from core import ModelMetadata, ModelStatus, get_model_registry
 from core.deployments import DeploymentConfig, get_deployment_manager
 from core.experiments import ExperimentConfig, get_ab_test_manager
-from inference.architectures import build_model
 
 HEAVY = ("scipy", "torch", "fastapi", "starlette", "uvicorn", "textual")
 COMMANDS = [
@@ -30,18 +28,8 @@ COMMANDS = [
 
 @pytest.fixture
 def busy_home(sqlite_ctx) -> Path:
-    labels = ["owl", "hawk", "sparrow", "robin", "background"]
-    for seed, version in enumerate(("v1.0.0", "v2.0.0")):
-        torch.manual_seed(seed)
-        get_model_registry().register_model(
-            build_model("small_cnn", len(labels)),
-            ModelMetadata(
-                model_id="wd",
-                version=version,
-                status=ModelStatus.VALIDATION,
-                training_config={"labels": labels},
-            ),
-        )
+    register_version("wd", "v1.0.0")
+    register_version("wd", "v2.0.0", seed=1)
     get_deployment_manager().deploy_model(
         DeploymentConfig(model_id="wd", version="v1.0.0", deployment_id="wd_prod")
     )

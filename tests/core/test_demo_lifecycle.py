@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import torch
+from model_helpers import register_version
 
 from core import ModelMetadata, ModelStatus, get_context, get_model_registry
 from core.demo import (
@@ -27,22 +27,8 @@ from core.deployments import DeploymentConfig, get_deployment_manager
 from core.errors import ConflictError
 from core.experiments import ExperimentConfig, ExperimentStatus, get_ab_test_manager
 from core.experiments.models import ExperimentInfo
-from inference.architectures import build_model
 
-LABELS = ["owl", "hawk", "sparrow", "robin", "background"]
 FAST_DAYS = 1.5 / 86_400  # experiments end by maximum duration after 1.5 s
-
-
-def register(model_id: str, version: str, seed: int = 0) -> ModelMetadata:
-    torch.manual_seed(seed)
-    meta = ModelMetadata(
-        model_id=model_id,
-        version=version,
-        status=ModelStatus.TESTING,
-        training_config={"labels": LABELS},
-    )
-    get_model_registry().register_model(build_model("small_cnn", len(LABELS)), meta)
-    return meta
 
 
 def demo_config(experiment_id: str = DEMO_EXPERIMENT, days: float = FAST_DAYS):
@@ -59,8 +45,8 @@ def demo_config(experiment_id: str = DEMO_EXPERIMENT, days: float = FAST_DAYS):
 
 @pytest.fixture
 def fast_demo_home(sqlite_ctx):
-    register(DEMO_MODEL, "v2.0.0")
-    register(DEMO_MODEL, "v2.1.0", seed=1)
+    register_version(DEMO_MODEL, "v2.0.0", status=ModelStatus.TESTING)
+    register_version(DEMO_MODEL, "v2.1.0", seed=1, status=ModelStatus.TESTING)
     get_deployment_manager().deploy_model(
         DeploymentConfig(model_id=DEMO_MODEL, version="v2.0.0", deployment_id=DEMO_DEPLOYMENT)
     )
@@ -171,11 +157,11 @@ def test_the_next_experiment_tests_the_newest_version_against_the_deployed_one()
 
 def test_reset_starts_a_demo_home_over_and_refuses_any_other_home(sqlite_ctx) -> None:
     home = sqlite_ctx.settings.home
-    register(DEMO_MODEL, "v2.0.0")
+    register_version(DEMO_MODEL, "v2.0.0")
     assert reset_demo_home() == home
     assert get_model_registry().list_models() == []  # a fresh database, migrated on first use
     assert get_context().audit.entries() == []
-    register("someone_elses_model", "v1.0.0")
+    register_version("someone_elses_model", "v1.0.0")
     with pytest.raises(ConflictError, match="holds more than the demo"):
         reset_demo_home()
     refused = subprocess.run(

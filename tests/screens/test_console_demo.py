@@ -8,32 +8,21 @@ import asyncio
 import time
 
 import pytest
-import torch
+from model_helpers import register_version
 from pilot_helpers import settle
 
-from core import ModelMetadata, ModelStatus, get_model_registry
+from core import ModelStatus
 from core.demo import DEMO_DEPLOYMENT, DEMO_MODEL, DemoServices
 from core.deployments import DeploymentConfig, get_deployment_manager
-from inference.architectures import build_model
 from nightscan_tui.app import make_app
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
-LABELS = ["owl", "hawk", "sparrow", "robin", "background"]
 
 
 @pytest.fixture
 def demo_home(sqlite_ctx):
-    torch.manual_seed(0)
-    get_model_registry().register_model(
-        build_model("small_cnn", len(LABELS)),
-        ModelMetadata(
-            model_id=DEMO_MODEL,
-            version="v2.0.0",
-            status=ModelStatus.TESTING,
-            training_config={"labels": LABELS},
-        ),
-    )
+    register_version(DEMO_MODEL, "v2.0.0", status=ModelStatus.TESTING)
     get_deployment_manager().deploy_model(
         DeploymentConfig(model_id=DEMO_MODEL, version="v2.0.0", deployment_id=DEMO_DEPLOYMENT)
     )

@@ -15,16 +15,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-import torch
+from model_helpers import register_version
 
-from core import ModelMetadata, ModelStatus, get_context, get_model_registry
+from core import get_context
 from core.deployments import DeploymentConfig, get_deployment_manager
 from core.events import Event
 from core.server.presence import live_servers
 from core.server.serve_log import event_line, reconcile_lines
-from inference.architectures import build_model
-
-LABELS = ["owl", "hawk", "sparrow", "robin", "background"]
 
 
 class Served:
@@ -74,17 +71,8 @@ class Served:
 
 @pytest.fixture
 def deployed(sqlite_ctx) -> None:
-    for seed, version in enumerate(("v1.0.0", "v2.0.0")):
-        torch.manual_seed(seed)
-        get_model_registry().register_model(
-            build_model("small_cnn", len(LABELS)),
-            ModelMetadata(
-                model_id="wd",
-                version=version,
-                status=ModelStatus.VALIDATION,
-                training_config={"labels": LABELS},
-            ),
-        )
+    register_version("wd", "v1.0.0")
+    register_version("wd", "v2.0.0", seed=1)
     manager = get_deployment_manager()
     manager.deploy_model(DeploymentConfig(model_id="wd", version="v1.0.0", deployment_id="wd_prod"))
 
