@@ -7,6 +7,25 @@ from __future__ import annotations
 from typing import Any
 
 from core.context import get_context
+from core.errors import UnreachableError, ValidationError
+
+
+def check_health(
+    deployment_id: str, url: str | None = None, token: str | None = None, in_process: bool = False
+) -> dict[str, Any]:
+    """The CLI's answer: ``url``'s server, else the home's live server, else this process.
+    A server found in the database that no longer answers (killed a moment ago) is skipped."""
+    if url and in_process:
+        raise ValidationError("--url and --in-process exclude each other")
+    if url:
+        return ask_server(url, token, deployment_id)
+    found = None if in_process else server_for_home()
+    if found:
+        try:
+            return ask_server(found, token, deployment_id)
+        except UnreachableError:
+            pass  # its heartbeat has not gone stale yet; nobody serves the home now
+    return probe_here(deployment_id)
 
 
 def server_for_home() -> str | None:

@@ -188,17 +188,9 @@ def health(
     When a server serves this home (it records itself in the database) or --url names one, the
     server answers: a real inference now with an operator --token, else its last health check.
     Otherwise the model is loaded and probed in this process. The output says which."""
-    from core.deployment_health import ask_server, probe_here, server_for_home
+    from core.deployment_health import check_health
 
-    if url and in_process:
-        from core.errors import ValidationError
-
-        raise ValidationError("--url and --in-process exclude each other")
-    server_url = None if in_process else (url or server_for_home())
-    if server_url:
-        result = ask_server(server_url, token, deployment_id)
-    else:
-        result = probe_here(deployment_id)
+    result = check_health(deployment_id, url=url, token=token, in_process=in_process)
     if as_json:
         print_json(result)
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -23,6 +24,7 @@ from core.experiments import ExperimentConfig, get_ab_test_manager
 from core.server.app import create_app
 from core.server.runner import BackgroundServer
 from data.deployment_tables import PerformanceSnapshotRow
+from data.server_tables import ServerProcessRow
 from data.types import utcnow
 
 LONG_ID = "a_model_id_long_enough_that_80_columns_would_cut_it_somewhere_in_the_middle"
@@ -175,6 +177,22 @@ def test_deployment_health_asks_the_server_that_serves_the_home(deployed) -> Non
         server.stop()
     after = json.loads(run("deployment", "health", deployed, "--json", ok=True).stdout)
     assert after["server"] is None  # the server withdrew its record when it stopped
+    # A server killed a moment ago (its heartbeat still fresh) is skipped, not an error.
+    with get_context().db.write() as session:
+        session.add(
+            ServerProcessRow(id="ghost", url="http://127.0.0.1:1", hostname=socket.gethostname(),
+                             pid=1, started_at=utcnow(), seen_at=utcnow())
+        )  # fmt: skip
+    ghost = json.loads(run("deployment", "health", deployed, "--json", ok=True).stdout)
+    assert ghost["server"] is None and ghost["checked_by"].startswith("probed in this process")
+    one_line_error(
+        run("deployment", "health", deployed, "--url", "http://127.0.0.1:1", "--in-process"),
+        2,
+        "exclude each other",
+    )
+    one_line_error(
+        run("deployment", "health", deployed, "--url", "http://127.0.0.1:1"), 10, "cannot reach"
+    )
 
 
 def test_deployment_list_shows_the_age_of_its_metrics_and_hides_stale_ones(deployed) -> None:
