@@ -49,6 +49,11 @@ def reset_demo_home() -> Path:
             f"{home} holds more than the demo ({', '.join(others)}); --reset only starts a "
             "demo home over: use an empty --home for the demo"
         )
+    from core.server.presence import live_servers
+
+    serving = live_servers(ctx.db)
+    if serving:  # its files would vanish under it
+        raise ConflictError(f"{serving[0].url} serves this home; stop it before --reset")
     artifacts = ctx.settings.artifacts_dir
     close_context()
     for suffix in ("", "-wal", "-shm", "-journal"):

@@ -25,6 +25,7 @@ from core.demo import (
 from core.demo_director import next_experiment, running_experiment
 from core.deployments import DeploymentConfig, get_deployment_manager
 from core.errors import ConflictError
+from core.server.presence import ServerPresence
 from core.experiments import ExperimentConfig, ExperimentStatus, get_ab_test_manager
 from core.experiments.models import ExperimentInfo
 
@@ -161,6 +162,10 @@ def test_reset_starts_a_demo_home_over_and_refuses_any_other_home(sqlite_ctx) ->
     assert reset_demo_home() == home
     assert get_model_registry().list_models() == []  # a fresh database, migrated on first use
     assert get_context().audit.entries() == []
+    presence = ServerPresence(get_context().db, "http://127.0.0.1:8123").start()
+    with pytest.raises(ConflictError, match="serves this home; stop it before --reset"):
+        reset_demo_home()
+    presence.stop()
     register_version("someone_elses_model", "v1.0.0")
     with pytest.raises(ConflictError, match="holds more than the demo"):
         reset_demo_home()
