@@ -25,9 +25,9 @@ from core.demo import (
 from core.demo_director import next_experiment, running_experiment
 from core.deployments import DeploymentConfig, get_deployment_manager
 from core.errors import ConflictError
-from core.server.presence import ServerPresence
 from core.experiments import ExperimentConfig, ExperimentStatus, get_ab_test_manager
 from core.experiments.models import ExperimentInfo
+from core.server.presence import ServerPresence
 
 FAST_DAYS = 1.5 / 86_400  # experiments end by maximum duration after 1.5 s
 
