@@ -113,14 +113,20 @@ class DemoDirector:
 
     def step(self) -> None:
         from core.deployments import get_deployment_manager
+        from core.errors import NotFoundError
         from core.experiments import get_ab_test_manager
         from core.registry import get_model_registry
 
         ab = get_ab_test_manager()
         experiments = ab.list_experiments()
-        control = get_deployment_manager().get_deployment(self.deployment_id).model_ref
-        versions = get_model_registry().list_models(model_id=self.model_id)
-        config = next_experiment(experiments, versions, control, self.base_id)
+        try:
+            control = get_deployment_manager().get_deployment(self.deployment_id).model_ref
+        except NotFoundError:  # someone removed the demo's deployment: follow, start nothing
+            control = None
+        config = None
+        if control is not None:
+            versions = get_model_registry().list_models(model_id=self.model_id)
+            config = next_experiment(experiments, versions, control, self.base_id)
         if config is not None:
             ab.create_experiment(config, actor="demo")
             ab.start_experiment(config.experiment_id, actor="demo")
