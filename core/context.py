@@ -67,3 +67,13 @@ def get_context() -> Context:
             if _context is None:
                 _context = Context(Settings.load())
     return _context
+
+
+def close_context() -> None:
+    """Close the current context (services, database engines); the next ``get_context()``
+    builds a fresh one. For a caller that must remove the database files in between."""
+    global _context
+    with _context_lock:
+        if _context is not None:
+            _context.close()
+        _context = None

@@ -1,10 +1,13 @@
 """The demo: a seeded home (two trained versions, a production deployment, a running 70/30
 experiment between them) and the background services that make it live (the inference server,
-a traffic simulator with feedback, the experiment monitor)."""
+a traffic simulator with feedback, the experiment monitor, and the director that starts the next
+experiment when one ends)."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 from core.lifecycle import ModelStatus
 from core.registry import get_model_registry
@@ -18,6 +21,45 @@ DEMO_VERSIONS = (
     ("v2.0.0", {"epochs": 2, "seed": 1, "samples_per_class": 40}, ["production"]),
     ("v2.1.0", {"epochs": 8, "seed": 2}, ["candidate", "high-accuracy"]),
 )
+
+
+def reset_demo_home() -> Path:
+    """Start the demo over: remove this home's SQLite database and artifacts, so the next
+    ``seed_demo`` builds everything afresh. Refused for a PostgreSQL database (drop it yourself)
+    and for a home that holds models other than the demo's (the audit log is append-only, so
+    starting over means a new database; it must not be someone's real registry)."""
+    import shutil
+
+    from sqlalchemy.engine import make_url
+
+    from core.context import close_context, get_context
+    from core.errors import ConflictError
+
+    ctx = get_context()
+    home, url = ctx.settings.home, make_url(ctx.settings.database_url)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:":
+        raise ConflictError(
+            "--reset starts over a SQLite demo home; this home's database is not SQLite "
+            "(drop and recreate that database yourself)"
+        )
+    others = sorted({m.model_id for m in get_model_registry().list_models()} - {DEMO_MODEL})
+    if others:
+        raise ConflictError(
+            f"{home} holds more than the demo ({', '.join(others)}); --reset only starts a "
+            "demo home over: use an empty --home for the demo"
+        )
+    from core.server.presence import live_servers
+
+    serving = live_servers(ctx.db)
+    if serving:  # its files would vanish under it
+        raise ConflictError(f"{serving[0].url} serves this home; stop it before --reset")
+    artifacts = ctx.settings.artifacts_dir
+    close_context()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(artifacts, ignore_errors=True)
+    return home
 
 
 def seed_demo(on_step: Callable[[str], None] = lambda _msg: None, **train_hooks) -> bool:
@@ -95,33 +137,90 @@ def _seed_experiment(on_step: Callable[[str], None]) -> bool:
 
 
 class DemoServices:
-    """Server + traffic + experiment monitor in background threads of this process."""
+    """Server + traffic + experiment monitor + the director that keeps experiments coming, in
+    background threads of this process. ``notices()`` hands the console what it should say
+    (an experiment ended, requests are being refused, requests are served again)."""
 
-    def __init__(self, port: int = 0, rate_per_s: float = 8.0) -> None:
+    # Refusals in a row before the console hears of it: one or two happen each time an
+    # experiment ends, until the director has pointed the traffic at the next one.
+    REFUSALS_TO_REPORT = 5
+
+    def __init__(
+        self,
+        port: int = 0,
+        rate_per_s: float = 8.0,
+        monitor_interval_s: float = 5.0,
+        director_interval_s: float = 2.0,
+    ) -> None:
         self.port = port
         self.rate_per_s = rate_per_s
+        self.monitor_interval_s = monitor_interval_s
+        self.director_interval_s = director_interval_s
         self.server = None
         self.traffic = None
         self.monitor = None
+        self.director = None
+        self._notices: deque[tuple[str, str]] = deque(maxlen=50)
+        self._reported_refusals = False
 
     @property
     def url(self) -> str:
         return self.server.url if self.server else ""
 
     def start(self) -> DemoServices:
+        from core.demo_director import DemoDirector
         from core.experiments import ExperimentMonitor
         from core.server.runner import BackgroundServer
         from core.traffic import TrafficSimulator
 
-        self.server = BackgroundServer(port=self.port).start()
+        # announce: `nightscan deployment health` in another terminal asks this server.
+        self.server = BackgroundServer(port=self.port, announce=True).start()
         self.traffic = TrafficSimulator(
-            self.url, rate_per_s=self.rate_per_s, experiment_id=DEMO_EXPERIMENT
+            self.url, rate_per_s=self.rate_per_s, on_refused=self._on_refused
+        )
+        self.director = DemoDirector(
+            DEMO_MODEL,
+            DEMO_DEPLOYMENT,
+            DEMO_EXPERIMENT,
+            set_target=self._set_target,
+            notify=self._notify,
+            interval_s=self.director_interval_s,
         ).start()
-        self.monitor = ExperimentMonitor(interval=5.0).start()
+        self.traffic.start()
+        # The monitor's auto-stop wakes the director, so the next experiment starts at once.
+        self.monitor = ExperimentMonitor(
+            interval=self.monitor_interval_s, on_actions=lambda _actions: self.director.wake()
+        ).start()
         return self
 
+    def _set_target(self, experiment_id: str | None) -> None:
+        if self.traffic is not None:
+            self.traffic.experiment_id = experiment_id
+            if self._reported_refusals and self.traffic.refusal_streak == 0:
+                self._reported_refusals = False
+                self._notify("requests are served again", "information")
+
+    def _on_refused(self, status: int, detail: str) -> None:
+        if self.director is not None:
+            self.director.wake()  # most often: the experiment ended, retarget now
+        streak = self.traffic.refusal_streak if self.traffic else 0
+        if streak >= self.REFUSALS_TO_REPORT and not self._reported_refusals:
+            self._reported_refusals = True
+            self._notify(f"requests are being refused ({status}: {detail})", "error")
+
+    def _notify(self, message: str, severity: str) -> None:
+        self._notices.append((message, severity))
+
+    def notices(self) -> list[tuple[str, str]]:
+        """(message, severity) said since the last call, oldest first."""
+        said = []
+        while self._notices:
+            said.append(self._notices.popleft())
+        return said
+
     def stop(self) -> None:
-        """Traffic first, then the monitor, then the server (which drains and flushes)."""
-        for service in (self.traffic, self.monitor, self.server):
+        """Traffic first, then the director and the monitor, then the server (which drains
+        and flushes)."""
+        for service in (self.traffic, self.director, self.monitor, self.server):
             if service is not None:
                 service.stop()

@@ -41,6 +41,7 @@ class TrafficSimulator:
         feedback_share: float = 1.0,
         clips: int = 100,
         on_error: Callable[[str], None] | None = None,
+        on_refused: Callable[[int, str], None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.rate_per_s = rate_per_s
@@ -48,8 +49,13 @@ class TrafficSimulator:
         self.feedback_share = feedback_share
         self.sent = 0
         self.failed = 0
+        self.served = 0
+        self.refused = 0  # answers other than 200 (409 for a stopped experiment, 503, ...)
+        self.refusal_streak = 0  # refusals since the last request that was served
+        self.last_refusal = ""  # "409: experiment x is COMPLETED", for the console
         self._clips_wanted = clips
         self._on_error = on_error
+        self._on_refused = on_refused
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -65,12 +71,22 @@ class TrafficSimulator:
             self._thread.join(timeout)
             self._thread = None
 
+    def _refused(self, response) -> None:
+        self.refused += 1
+        self.refusal_streak += 1
+        try:
+            detail = response.json().get("detail", "")
+        except ValueError:
+            detail = response.text[:200]
+        self.last_refusal = f"{response.status_code}: {detail}"
+        if self._on_refused:
+            self._on_refused(response.status_code, str(detail))
+
     def _run(self) -> None:
         import httpx
 
         clips = synthetic_clips(self._clips_wanted)
         rng = np.random.default_rng(7)
-        params = {"experiment_id": self.experiment_id} if self.experiment_id else {}
         with httpx.Client(timeout=30) as client:
             i = 0
             while not self._stop.is_set():
@@ -78,6 +94,9 @@ class TrafficSimulator:
                 label, wav = clips[i % len(clips)]
                 i += 1
                 request_id = f"sim_{uuid.uuid4().hex[:16]}"
+                # Read per request: whoever follows the experiments (the demo) may retarget it.
+                experiment_id = self.experiment_id
+                params = {"experiment_id": experiment_id} if experiment_id else {}
                 try:
                     r = client.post(
                         f"{self.url}/predict",
@@ -90,8 +109,12 @@ class TrafficSimulator:
                             f"{self.url}/feedback",
                             json={"request_id": request_id, "true_label": label},
                         )
-                    elif r.status_code != 200:
+                    if r.status_code == 200:
+                        self.served += 1
+                        self.refusal_streak = 0
+                    else:
                         self.failed += 1
+                        self._refused(r)
                 except httpx.HTTPError as exc:
                     self.failed += 1
                     if self._on_error:

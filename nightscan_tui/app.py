@@ -42,8 +42,13 @@ class Services(Protocol):
 
     def stop(self) -> None: ...
 
+    def notices(self) -> list[tuple[str, str]]:
+        """(message, severity) to show since the last call (requests refused, ...)."""
+        ...
+
 
 IDLE_GC_CHECK_S = 1.0
+NOTICES_CHECK_S = 1.0
 
 
 class NightScanApp(App[None]):
@@ -211,11 +216,18 @@ class NightScanApp(App[None]):
                 "monitor running",
                 title="Demo services",
             )
+            self.set_interval(NOTICES_CHECK_S, self._show_service_notices)
         elif worker.state is WorkerState.ERROR:
             self.live_label = ""
             self.notify(describe_error(worker.error), title="Services failed", severity="error")
         if isinstance(self.screen, NightScanScreen):
             self.screen.refresh_nav()
+
+    def _show_service_notices(self) -> None:
+        # What the services say (an experiment ended, requests are refused) is news: a toast,
+        # so the operator hears it on any screen.
+        for message, severity in self.services.notices() if self.services else []:
+            self.notify(message, title="Demo", severity=severity, timeout=8)
 
 
 def make_app(

@@ -20,11 +20,13 @@ from nightscan_tui.commands import (
     experiment,
     registry,
     serving,
+    synth,
     token,
     train,
 )
 from nightscan_tui.commands.tui import tui as tui_command
 from nightscan_tui.console_io import err
+from nightscan_tui.help_style import conventional_metavars
 
 
 def _nightscan_error(exc: BaseException):
@@ -35,6 +37,11 @@ def _nightscan_error(exc: BaseException):
 
 class NightScanGroup(TyperGroup):
     """Turns a NightScanError anywhere below into one red line and its exit code."""
+
+    def parse_args(self, ctx, args):
+        # Here, not in __init__: Typer appends the completion options after building the group.
+        conventional_metavars(self)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         try:
@@ -54,9 +61,23 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"nightscan {version('nightscan-ops')}")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
     home: Annotated[
         Path | None,
         typer.Option(
@@ -93,6 +114,7 @@ app.add_typer(canary.app, name="canary", help="Canary rollouts: status, steer, s
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("train")(train.train)
+app.command("synth")(synth.synth)
 app.command("audit")(audit.audit)
 app.command("events")(events.events)
 app.add_typer(token.app, name="token", help="API tokens: create, list, revoke.")

@@ -6,9 +6,25 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
-out = Console()
+# Piped output is for scripts: a row is never wrapped or cut to fit an imagined 80 columns.
+PIPE_WIDTH = 10_000
+
+
+class _StdoutConsole(Console):
+    """Rich's console, except that a stdout that is not a terminal (and no COLUMNS) is as wide as
+    the longest row; Rich would otherwise squeeze tables to 80 columns and cut ids."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self.is_terminal or self._width is not None or self._environ.get("COLUMNS"):
+            return size
+        return ConsoleDimensions(PIPE_WIDTH, size.height)
+
+
+out = _StdoutConsole()
 _err = Console(stderr=True)
 
 
@@ -23,14 +39,13 @@ def print_json(data: Any) -> None:
 
 
 def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    from core.formatting import size  # here, not at the top: `--help` must not import core
+
+    return size(n, empty="0 B")
 
 
 def local_time(dt) -> str:
     """Storage is UTC; screens show local time."""
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M")
+    from core.formatting import local_time as local
+
+    return local(dt)

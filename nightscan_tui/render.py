@@ -8,20 +8,12 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from core.formatting import cli_style
 from nightscan_tui.console_io import human_size, local_time
-
-STATUS_STYLE = {
-    "training": "yellow",
-    "validation": "cyan",
-    "testing": "blue",
-    "deployed": "bold green",
-    "retired": "dim",
-    "failed": "bold red",
-}
 
 
 def status_text(status: str) -> Text:
-    return Text(status.upper(), style=STATUS_STYLE.get(status, ""))
+    return Text(status.upper(), style=cli_style(status))
 
 
 def _metric(metrics: dict[str, float], name: str) -> str:

@@ -14,33 +14,7 @@ from rich.text import Text
 from textual.app import App
 from textual.color import Color, ColorParseError
 
-STATUS_TONE = {
-    # model lifecycle
-    "training": "muted",
-    "validation": "accent",
-    "testing": "warn",
-    "deployed": "good",
-    "retired": "muted",
-    "failed": "bad",
-    # experiments
-    "draft": "accent",
-    "running": "good",
-    "stopped": "warn",
-    "completed": "primary",
-    # deployments
-    "healthy": "good",
-    "unhealthy": "bad",
-    "unknown": "muted",
-    # canaries
-    "progressing": "accent",
-    "paused": "warn",
-    "promoted": "good",
-    "aborted": "bad",
-    # events
-    "info": "primary",
-    "warning": "warn",
-    "critical": "bad",
-}
+from core.formatting import STATUS_TONE  # noqa: F401  (shared with the CLI)
 
 
 def _rich(value: str | None, fallback: str) -> RichColor | None:

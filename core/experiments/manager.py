@@ -18,8 +18,6 @@ from typing import IO, Any
 
 from core.context import Context, get_context
 from core.errors import ConflictError, InvalidTransitionError, NotFoundError, ValidationError
-from core.experiments.analysis import build_analysis, srm_check
-from core.experiments.bandit import bandit_allocation
 from core.experiments.config import (
     ALLOCATION_TOLERANCE,
     ConfigValidationError,
@@ -36,7 +34,6 @@ from core.experiments.models import (
 )
 from core.experiments.results import ResultItem, ResultWriter, validate_result
 from core.experiments.routing import ExperimentRouter, snap_to_buckets
-from core.experiments.stopping import auto_stop_decision, metric_arms, metric_epochs
 from core.experiments.store import ExperimentStore
 from data.types import utcnow
 
@@ -291,6 +288,8 @@ class ABTestManager:
     # ---- analysis, auto-stop, bandits -----------------------------------------------------------
 
     def analyze_experiment(self, experiment_id: str) -> dict[str, Any]:
+        from core.experiments.analysis import build_analysis  # scipy: on first use (CLI start-up)
+
         info = self.store.get(experiment_id)
         return build_analysis(
             info,
@@ -308,6 +307,9 @@ class ABTestManager:
         config = self._config(experiment_id)
         if not config.is_bandit:
             raise ConflictError(f"experiment {experiment_id} uses a fixed allocation")
+        from core.experiments.bandit import bandit_allocation
+        from core.experiments.stopping import metric_arms
+
         now = self.clock()
 
         def make(info: ExperimentInfo, last: list[AllocationChange]):
@@ -336,6 +338,9 @@ class ABTestManager:
         info = self.store.get(experiment_id)
         if info.status is not ExperimentStatus.RUNNING:
             return []
+        from core.experiments.analysis import srm_check
+        from core.experiments.stopping import auto_stop_decision, metric_epochs
+
         config = info.config
         epochs = metric_epochs(config, config.primary, self.store.epoch_metric_stats(experiment_id))
         srm = srm_check(

@@ -56,6 +56,11 @@ class ExperimentMonitor:
     def start(self) -> ExperimentMonitor:
         if self.running:
             return self
+        # Every pass analyses: load the statistics (scipy, about a second) here, while the
+        # caller starts up, not in the first pass, where the import would hold up the threads
+        # that serve requests. The CLI's listing commands never start a monitor, so never pay.
+        import core.experiments.analysis  # noqa: F401
+
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._loop, name="nightscan-experiment-monitor", daemon=True

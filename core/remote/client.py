@@ -63,6 +63,13 @@ class ApiClient:
         extra = {"timeout": timeout_s} if timeout_s else {}
         return self._call("POST", path, json=body, **extra)
 
+    def post_file(
+        self, path: str, name: str, data: bytes, params: dict[str, Any] | None = None
+    ) -> Any:
+        """A multipart upload (field ``file``), e.g. ``/predict``."""
+        files = {"file": (name, data, "application/octet-stream")}
+        return self._call("POST", path, params=_present(params or {}), files=files)
+
     def delete(self, path: str, **params: Any) -> Any:
         return self._call("DELETE", path, params=_present(params))
 

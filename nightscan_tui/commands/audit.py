@@ -15,11 +15,13 @@ def audit(
         str | None, typer.Option("--entity", help="e.g. wildlife_detector:v2.1.0")
     ] = None,
     action: Annotated[str | None, typer.Option("--action", help="Prefix, e.g. model.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000)] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=100_000, help="Newest entries to show.")
+    ] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new entries.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Who changed what, when, with the state before and after (newest last)."""
     from core import get_context

@@ -121,7 +121,9 @@ def list_canaries(
 @app.command("promote")
 def promote(
     deployment_id: DeploymentArg,
-    reason: Annotated[str, typer.Option("--reason")] = "manual promotion",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the audit log.")
+    ] = "manual promotion",
 ) -> None:
     """Skip the remaining steps: the canary becomes the deployment's version."""
     result = _controller().promote(deployment_id, reason)
@@ -131,7 +133,9 @@ def promote(
 @app.command("abort")
 def abort(
     deployment_id: DeploymentArg,
-    reason: Annotated[str, typer.Option("--reason")] = "manual abort",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the audit log.")
+    ] = "manual abort",
     mark_failed: Annotated[
         bool, typer.Option("--mark-failed", help="Also mark the canary version FAILED.")
     ] = False,

@@ -19,6 +19,13 @@ def demo(
         ),
     ] = sys.stdout.isatty(),
     port: Annotated[int, typer.Option("--port", help="Demo server port (0: any free one).")] = 0,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Start over: remove the demo home's database and weights, then seed it again.",
+        ),
+    ] = False,
 ) -> None:
     """Seed a demo home and open the console with live traffic.
 
@@ -26,9 +33,11 @@ def demo(
     experiment; the inference server, a traffic simulator and the experiment monitor run in the
     background while the console is open."""
     from core import get_context, get_model_registry
-    from core.demo import DEMO_MODEL, DemoServices, seed_demo
+    from core.demo import DEMO_MODEL, DemoServices, reset_demo_home, seed_demo
     from nightscan_tui.render import comparison_table, models_table
 
+    if reset:
+        out.print(f"demo home {reset_demo_home()} cleared; seeding it afresh")
     out.print(f"home: {get_context().settings.home}")
     with out.status("preparing the demo home") as status:
         seeded = seed_demo(on_step=lambda msg: status.update(msg))

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nightscan_tui.console_io import local_time, out, print_json
+from nightscan_tui.options import token_option
 
 app = typer.Typer(no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+# A serving process writes a snapshot every 5 s; three missed ones mean nobody is counting.
+STALE_AFTER_S = 15.0
+
+
+def _stale(taken: datetime) -> bool:
+    from core.formatting import seconds_since
+
+    return seconds_since(taken) > STALE_AFTER_S
+
+
+def _metrics_age(m) -> str:
+    from core.formatting import age, seconds_since
+
+    if m is None:
+        return "none"
+    text = age(seconds_since(m.timestamp))
+    return f"[dim]stale, {text}[/]" if _stale(m.timestamp) else text
 
 
 def deploy(
@@ -19,7 +38,9 @@ def deploy(
     deployment_id: Annotated[
         str | None, typer.Option("--deployment-id", help="Default: MODEL_VERSION_ENVIRONMENT.")
     ] = None,
-    environment: Annotated[str, typer.Option("--environment")] = "production",
+    environment: Annotated[
+        str, typer.Option("--environment", help="e.g. production, staging.")
+    ] = "production",
     config_file: Annotated[
         Path | None, typer.Option("--config", help="TOML/JSON with DeploymentConfig fields.")
     ] = None,
@@ -55,6 +76,7 @@ def list_deployments(
 ) -> None:
     """Deployments with their version, health and traffic share."""
     from core.deployments import get_deployment_manager
+    from core.formatting import cli_style
 
     mgr = get_deployment_manager()
     infos = mgr.list_deployments(include_stopped=include_stopped)
@@ -72,13 +94,14 @@ def list_deployments(
     table.add_column("model", overflow="fold", min_width=10)
     if roomy:
         table.add_column("env")
-    for col in ("status", "health", "traffic", "rps", "p95 ms"):
+    for col in ("status", "health", "traffic", "rps", "p95 ms", "metrics"):
         table.add_column(col, no_wrap=True, justify="right" if col[0] in "trp" else "left")
     if roomy:
         table.add_column("updated", no_wrap=True)
     for info in infos:
         m = mgr.performance_tracker.get_current_metrics(info.deployment_id)
-        health_style = {"healthy": "green", "unhealthy": "bold red"}.get(info.health, "")
+        fresh = m is not None and not _stale(m.timestamp)
+        health_style = cli_style(info.health)
         cells = [info.deployment_id, info.model_ref]
         if roomy:
             cells.append(info.environment)
@@ -86,8 +109,10 @@ def list_deployments(
             info.status,
             f"[{health_style}]{info.health}[/]" if health_style else info.health,
             f"{info.config.traffic_percentage:g}%",
-            f"{m.requests_per_second:.1f}" if m else "-",
-            f"{m.p95_latency_ms:.1f}" if m else "-",
+            # Numbers older than a few snapshots describe a server that stopped: not current.
+            f"{m.requests_per_second:.1f}" if fresh else "-",
+            f"{m.p95_latency_ms:.1f}" if fresh else "-",
+            _metrics_age(m),
         ]
         if roomy:
             cells.append(local_time(info.updated_at))
@@ -97,7 +122,7 @@ def list_deployments(
 
 @app.command("status")
 def status(
-    deployment_id: Annotated[str, typer.Argument()],
+    deployment_id: Annotated[str, typer.Argument(help="Deployment id.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Configuration, revision history and live metrics."""
@@ -122,6 +147,11 @@ def status(
     grid.add_row("health_check", str(cfg["health_check"]))
     m = data.get("metrics")
     if m:
+        from core.formatting import age, seconds_since
+
+        taken = datetime.fromisoformat(m["timestamp"])
+        stale = " (stale: no server is counting now)" if _stale(taken) else ""
+        grid.add_row("metrics as of", f"{local_time(taken)}, {age(seconds_since(taken))}{stale}")
         grid.add_row(
             "metrics",
             f"{m['requests_per_second']:.2f} req/s, avg {m['average_latency_ms']:.1f} ms, "
@@ -137,25 +167,46 @@ def status(
 
 
 @app.command("health")
-def health(deployment_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
-    """Probe the deployment with a real inference now; exits 1 when unhealthy."""
-    from core.deployments import get_deployment_manager
+def health(
+    deployment_id: Annotated[str, typer.Argument(help="Deployment id.")],
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Ask this server (default: the one serving this home, if any)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        token_option("Operator token: the server probes now (without: its last health check)."),
+    ] = None,
+    in_process: Annotated[
+        bool,
+        typer.Option("--in-process", help="Load the model here and probe it, even if served."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Is the deployment healthy? Exits 1 when it is not.
 
-    result = get_deployment_manager().health(deployment_id)
+    When a server serves this home (it records itself in the database) or --url names one, the
+    server answers: a real inference now with an operator --token, else its last health check.
+    Otherwise the model is loaded and probed in this process. The output says which."""
+    from core.deployment_health import check_health
+
+    result = check_health(deployment_id, url=url, token=token, in_process=in_process)
     if as_json:
         print_json(result)
-    elif result["healthy"]:
-        out.print(f"[green]healthy[/] {deployment_id} ({result['latency_ms']:.1f} ms)")
     else:
-        out.print(f"[bold red]unhealthy[/] {deployment_id}: {result['detail']}")
+        latency = f" ({result['latency_ms']:.1f} ms)" if result.get("latency_ms") else ""
+        verdict = "[green]healthy[/]" if result["healthy"] else "[bold red]unhealthy[/]"
+        detail = "" if result["healthy"] else f": {result['detail']}"
+        out.print(f"{verdict} {deployment_id}{latency}{detail}", soft_wrap=True)
+        out.print(f"[dim]{result['checked_by']}[/]", soft_wrap=True)
     if not result["healthy"]:
         raise typer.Exit(1)
 
 
 @app.command("undeploy")
 def undeploy(
-    deployment_id: Annotated[str, typer.Argument()],
-    reason: Annotated[str, typer.Option("--reason")] = "",
+    deployment_id: Annotated[str, typer.Argument(help="Deployment id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log.")] = "",
 ) -> None:
     """Stop serving a deployment."""
     from core.deployments import get_deployment_manager
@@ -166,8 +217,10 @@ def undeploy(
 
 @app.command("rollback")
 def rollback(
-    deployment_id: Annotated[str, typer.Argument()],
-    reason: Annotated[str, typer.Option("--reason")] = "manual rollback",
+    deployment_id: Annotated[str, typer.Argument(help="Deployment id.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the audit log.")
+    ] = "manual rollback",
 ) -> None:
     """Switch back to the previous healthy version (no request in flight fails)."""
     from core.deployments import get_deployment_manager

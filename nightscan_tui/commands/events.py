@@ -9,12 +9,12 @@ import typer
 
 from nightscan_tui.console_io import local_time, out, print_json
 
-SEVERITY_STYLE = {"info": "", "warning": "yellow", "critical": "bold red"}
-
 
 def _print(events) -> None:
+    from core.formatting import cli_style
+
     for e in events:
-        style = SEVERITY_STYLE.get(e.severity, "")
+        style = cli_style(e.severity) if e.severity != "info" else ""
         sev = f"[{style}]{e.severity:<8}[/]" if style else f"{e.severity:<8}"
         out.print(
             f"{local_time(e.at)}  {sev} {e.kind:<28} {e.message}", highlight=False, soft_wrap=True
@@ -26,7 +26,9 @@ def events(
     source: Annotated[
         str | None, typer.Option("--source", help="A deployment or experiment.")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000)] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=100_000, help="Newest events to show.")
+    ] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events.")
     ] = False,

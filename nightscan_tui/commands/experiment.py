@@ -18,7 +18,6 @@ app = typer.Typer(no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 IdArg = Annotated[str, typer.Argument(help="Experiment id.", show_default=False)]
 
-STATUS_STYLE = {"draft": "cyan", "running": "bold green", "stopped": "yellow", "completed": "blue"}
 ACTION_STYLE = {
     "keep_running": "cyan",
     "stop_winner": "bold green",
@@ -31,7 +30,9 @@ ACTION_STYLE = {
 def _status(status: str):
     from rich.text import Text
 
-    return Text(status.upper(), style=STATUS_STYLE.get(status, ""))
+    from core.formatting import cli_style  # the console's tones, as Rich styles
+
+    return Text(status.upper(), style=cli_style(status))
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -183,7 +184,7 @@ def _analysis_view(a: dict[str, Any]):
     meta, rec, srm = a["experiment_metadata"], a["recommendation"], a["srm"]
     head = Text()
     head.append(f"{meta['experiment_id']}  ", style="bold")
-    head.append(meta["status"].upper(), style=STATUS_STYLE.get(meta["status"], ""))
+    head.append(_status(meta["status"]))
     head.append(f"  {a['duration_hours']:.1f} h  primary: {meta['primary_metric']}\n")
     head.append("SRM: ", style="bold")
     head.append(srm["verdict"] + "\n", style="bold red" if srm["mismatch"] else "green")
@@ -263,7 +264,9 @@ def export(
 def allocate(
     experiment_id: IdArg,
     shares: Annotated[list[str], typer.Argument(help="VARIANT=PERCENT for every variant.")],
-    reason: Annotated[str, typer.Option("--reason")] = "manual reallocation",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the audit log.")
+    ] = "manual reallocation",
 ) -> None:
     """Change the traffic split; recorded, and only the units that must move do."""
     from core import get_ab_test_manager
@@ -278,8 +281,12 @@ def allocate(
 def record(
     experiment_id: IdArg,
     values: Annotated[list[str] | None, typer.Argument(help="METRIC=VALUE ...")] = None,
-    request_id: Annotated[str | None, typer.Option("--request-id")] = None,
-    variant: Annotated[str | None, typer.Option("--variant")] = None,
+    request_id: Annotated[
+        str | None, typer.Option("--request-id", help="Unit id (default: a random one).")
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option("--variant", help="Variant (default: what routing assigns).")
+    ] = None,
     file: Annotated[
         Path | None,
         typer.Option("--file", help="JSON Lines of {request_id, variant, metrics}."),

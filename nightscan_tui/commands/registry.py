@@ -22,13 +22,15 @@ def list_models(
     model_id: Annotated[str | None, typer.Option("--model-id", help="Only this model.")] = None,
     status: Annotated[str | None, typer.Option("--status", help="e.g. deployed.")] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Only versions with this tag.")] = None,
-    framework: Annotated[str | None, typer.Option("--framework")] = None,
+    framework: Annotated[str | None, typer.Option("--framework", help="e.g. pytorch.")] = None,
     limit: Annotated[
         int | None,
         typer.Option("--limit", min=0, max=2**63 - 1, help="Rows to show (table default: 50)."),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Every matching row.")] = False,
-    offset: Annotated[int, typer.Option("--offset", min=0, max=2**63 - 1)] = 0,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, max=2**63 - 1, help="Rows to skip.")
+    ] = 0,
     wide: Annotated[bool, typer.Option("--wide", help="Full checksums.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -109,7 +111,7 @@ def compare(
 def promote(
     ref: Annotated[str, typer.Argument(help="MODEL_ID:VERSION")],
     status: Annotated[str, typer.Argument(help="Target status, e.g. testing, deployed, retired.")],
-    reason: Annotated[str, typer.Option("--reason")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log.")] = "",
 ) -> None:
     """Move a version along its lifecycle."""
     from core import get_model_registry, parse_model_ref
@@ -132,8 +134,10 @@ def register(
         Path | None,
         typer.Option("--metadata", help="JSON with any ModelMetadata fields (name, metrics...)."),
     ] = None,
-    status: Annotated[str, typer.Option("--status")] = "validation",
-    tag: Annotated[list[str] | None, typer.Option("--tag")] = None,
+    status: Annotated[
+        str, typer.Option("--status", help="Status to register with.")
+    ] = "validation",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
 ) -> None:
     """Register a weights file under MODEL_ID:VERSION."""
     from core import ModelMetadata, ValidationError, get_model_registry, parse_model_ref
@@ -172,8 +176,10 @@ def register(
 @app.command("tag")
 def tag(
     ref: Annotated[str, typer.Argument(help="MODEL_ID:VERSION")],
-    add: Annotated[list[str] | None, typer.Option("--add")] = None,
-    remove: Annotated[list[str] | None, typer.Option("--remove")] = None,
+    add: Annotated[list[str] | None, typer.Option("--add", help="Tag to add (repeatable).")] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", help="Tag to remove (repeatable).")
+    ] = None,
 ) -> None:
     """Add or remove tags."""
     from core import get_model_registry, parse_model_ref
@@ -209,7 +215,7 @@ def verify(ref: Annotated[str, typer.Argument(help="MODEL_ID:VERSION")]) -> None
 
 @app.command("history")
 def history(
-    model_id: Annotated[str, typer.Argument()],
+    model_id: Annotated[str, typer.Argument(help="Model id.")],
     at: Annotated[
         str | None, typer.Option("--at", help="ISO time: which versions were DEPLOYED then.")
     ] = None,

@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True)
 def create(
     role: Annotated[str, typer.Option("--role", help="viewer, operator or admin.")],
     name: Annotated[str, typer.Option("--name", help="Who or what uses it (audit log).")] = "cli",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Create a token. It is printed once; only its hash is stored."""
     from core.auth import get_token_store
@@ -30,8 +30,8 @@ def create(
 
 @app.command("list")
 def list_tokens(
-    include_revoked: Annotated[bool, typer.Option("--all")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Tokens by id, with role and prefix (never the token)."""
     from core.auth import get_token_store

@@ -15,13 +15,18 @@ def train(
     architecture: Annotated[
         str, typer.Option("--architecture", help="small_cnn, resnet18 or package.module:factory")
     ] = "small_cnn",
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    samples_per_class: Annotated[int | None, typer.Option("--samples-per-class", min=10)] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, help="Training epochs (default: the trainer's)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for data and weights.")] = 0,
+    samples_per_class: Annotated[
+        int | None, typer.Option("--samples-per-class", min=10, help="Synthetic clips per class.")
+    ] = None,
     status: Annotated[
         str, typer.Option("--status", help="Status to register with.")
     ] = "validation",
-    tag: Annotated[list[str] | None, typer.Option("--tag")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
 ) -> None:
     """Train a classifier on synthetic wildlife calls and register it with held-out metrics."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

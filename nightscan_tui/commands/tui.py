@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from nightscan_tui.options import token_option
+
 
 def tui(
     home: Annotated[
@@ -26,12 +28,9 @@ def tui(
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            "--token",
-            envvar="NIGHTSCAN_TOKEN",
-            help="API token for --server (from `nightscan token create`); a viewer token "
-            "opens the console read-only.",
-            show_default=False,
+        token_option(
+            "API token for --server (from `nightscan token create`); a viewer token "
+            "opens the console read-only."
         ),
     ] = None,
 ) -> None:

@@ -138,17 +138,22 @@ def test_predict_in_process_and_through_a_server(models, call_wav: Path) -> None
         assert answer["predictions"]["probabilities"] == pytest.approx(
             body["predictions"]["probabilities"]
         )
-        one_line_error(
-            nightscan("predict", str(call_wav), "--url", url, "--experiment-id", "nope"),
-            2, "server answered 404",
-        )  # fmt: skip
-        one_line_error(
-            nightscan("predict", str(call_wav), "--url", url, "--deployment-id", "nope"),
-            2, "server answered 404",
-        )  # fmt: skip
+        assert set(answer) == set(body)  # the same fields in both modes
+        for target, code, message in (
+            (("--experiment-id", "nope"), 3, "experiment nope does not exist"),
+            (("--deployment-id", "nope"), 3, "deployment 'nope' does not exist"),
+            (("--model", V2), 3, "no running deployment serves wildlife_detector:v2.0.0"),
+            (("--model", "no-version"), 2, "expected MODEL_ID:VERSION"),
+        ):
+            # The same exit code and message in this process and through the server.
+            one_line_error(nightscan("predict", str(call_wav), *target), code, message)
+            remote = nightscan("predict", str(call_wav), "--url", url, *target)
+            one_line_error(remote, code, message)
+        by_model = nightscan("predict", str(call_wav), "--url", url, "--model", V1, "--json")
+        assert json.loads(by_model.output)["deployment_id"] == "wd_prod"
     finally:
         server.stop()
-    one_line_error(nightscan("predict", str(call_wav), "--url", url), 2, "cannot reach")
+    one_line_error(nightscan("predict", str(call_wav), "--url", url), 10, "cannot reach")
 
 
 def test_bad_input_is_one_line_and_a_non_zero_exit(models, tmp_path: Path, call_wav) -> None:
