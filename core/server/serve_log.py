@@ -41,12 +41,10 @@ def event_line(event: Event) -> str:
 
 def served_here(manager) -> dict[str, str]:
     """``{deployment id: what this process serves for it}``, a canary included."""
-    with manager.pool.lock:
-        return {
-            dep_id: dep.model_ref
-            + (f" + canary {dep.canary.model.model_ref}" if dep.canary else "")
-            for dep_id, dep in manager.pool.deployments.items()
-        }
+    return {
+        dep_id: dep.model_ref + (f" + canary {dep.canary.model.model_ref}" if dep.canary else "")
+        for dep_id, dep in manager.served_deployments().items()
+    }
 
 
 class ServeLog:

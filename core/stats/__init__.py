@@ -1,78 +1,56 @@
-"""Statistics engine for A/B experiments: pure functions over sufficient statistics."""
+"""Statistics engine for A/B experiments: pure functions over sufficient statistics.
 
-from core.stats.bandit import apply_floor, epsilon_greedy_allocation, thompson_sampling_allocation
-from core.stats.frequentist import (
-    ComparisonResult,
-    relative_lift_ci,
-    relative_lift_se,
-    stratified_comparison,
-    two_proportion_z_test,
-    welch_t_test,
-)
-from core.stats.multiple import holm_adjust, holm_reject
-from core.stats.power import (
-    RemainingSampleSize,
-    achieved_power,
-    achieved_power_binary,
-    achieved_power_continuous,
-    cohens_h,
-    remaining_sample_size,
-    required_sample_size_binary,
-    required_sample_size_continuous,
-)
-from core.stats.relative import fieller_interval
-from core.stats.sequential import (
-    DEFAULT_TARGET_SAMPLE_SIZE,
-    SequentialResult,
-    always_valid_p_value,
-    confidence_sequence_halfwidth,
-    default_tau_squared,
-    mixture_log_likelihood_ratio,
-    optimal_tau_ratio,
-    running_p_value,
-    sequential_from_estimate,
-    sequential_test,
-)
-from core.stats.srm import SrmResult, sample_ratio_mismatch
-from core.stats.stratified import TwoArmEstimate, combine_strata
-from core.stats.summary import BinaryStats, ContinuousStats, MetricStats
+The names load on first use (PEP 562): the canary policy needs only the sequential tests,
+and a command that lists deployments must not pay for importing scipy (about 1 s)."""
 
-__all__ = [
-    "DEFAULT_TARGET_SAMPLE_SIZE",
-    "BinaryStats",
-    "ComparisonResult",
-    "ContinuousStats",
-    "MetricStats",
-    "RemainingSampleSize",
-    "SequentialResult",
-    "SrmResult",
-    "TwoArmEstimate",
-    "achieved_power",
-    "achieved_power_binary",
-    "achieved_power_continuous",
-    "always_valid_p_value",
-    "apply_floor",
-    "cohens_h",
-    "combine_strata",
-    "confidence_sequence_halfwidth",
-    "default_tau_squared",
-    "epsilon_greedy_allocation",
-    "fieller_interval",
-    "holm_adjust",
-    "holm_reject",
-    "mixture_log_likelihood_ratio",
-    "optimal_tau_ratio",
-    "relative_lift_ci",
-    "relative_lift_se",
-    "remaining_sample_size",
-    "required_sample_size_binary",
-    "required_sample_size_continuous",
-    "running_p_value",
-    "sample_ratio_mismatch",
-    "sequential_from_estimate",
-    "sequential_test",
-    "stratified_comparison",
-    "thompson_sampling_allocation",
-    "two_proportion_z_test",
-    "welch_t_test",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "BinaryStats": "core.stats.summary",
+    "ComparisonResult": "core.stats.frequentist",
+    "ContinuousStats": "core.stats.summary",
+    "DEFAULT_TARGET_SAMPLE_SIZE": "core.stats.sequential",
+    "MetricStats": "core.stats.summary",
+    "RemainingSampleSize": "core.stats.power",
+    "SequentialResult": "core.stats.sequential",
+    "SrmResult": "core.stats.srm",
+    "TwoArmEstimate": "core.stats.stratified",
+    "achieved_power": "core.stats.power",
+    "achieved_power_binary": "core.stats.power",
+    "achieved_power_continuous": "core.stats.power",
+    "always_valid_p_value": "core.stats.sequential",
+    "apply_floor": "core.stats.bandit",
+    "cohens_h": "core.stats.power",
+    "combine_strata": "core.stats.stratified",
+    "confidence_sequence_halfwidth": "core.stats.sequential",
+    "default_tau_squared": "core.stats.sequential",
+    "epsilon_greedy_allocation": "core.stats.bandit",
+    "fieller_interval": "core.stats.relative",
+    "holm_adjust": "core.stats.multiple",
+    "holm_reject": "core.stats.multiple",
+    "mixture_log_likelihood_ratio": "core.stats.sequential",
+    "optimal_tau_ratio": "core.stats.sequential",
+    "relative_lift_ci": "core.stats.frequentist",
+    "relative_lift_se": "core.stats.frequentist",
+    "remaining_sample_size": "core.stats.power",
+    "required_sample_size_binary": "core.stats.power",
+    "required_sample_size_continuous": "core.stats.power",
+    "running_p_value": "core.stats.sequential",
+    "sample_ratio_mismatch": "core.stats.srm",
+    "sequential_from_estimate": "core.stats.sequential",
+    "sequential_test": "core.stats.sequential",
+    "stratified_comparison": "core.stats.frequentist",
+    "thompson_sampling_allocation": "core.stats.bandit",
+    "two_proportion_z_test": "core.stats.frequentist",
+    "welch_t_test": "core.stats.frequentist",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'core.stats' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -173,14 +173,18 @@ def simulate(
         float | None,
         typer.Option("--latency-ms", help="The canary's median latency (default: stable's)."),
     ] = None,
-    stable_error_rate: Annotated[float, typer.Option("--stable-error-rate")] = 0.02,
-    stable_latency_ms: Annotated[float, typer.Option("--stable-latency-ms")] = 100.0,
+    stable_error_rate: Annotated[
+        float, typer.Option("--stable-error-rate", help="The stable version's error rate.")
+    ] = 0.02,
+    stable_latency_ms: Annotated[
+        float, typer.Option("--stable-latency-ms", help="The stable version's median latency.")
+    ] = 100.0,
     sigma: Annotated[float, typer.Option("--sigma", help="Lognormal sigma of latencies.")] = 0.5,
     interval: Annotated[
         float | None, typer.Option("--interval", help="Seconds between analyses (default: config).")
     ] = None,
     rollouts: Annotated[int, typer.Option("--rollouts", help="Simulated rollouts.")] = 200,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated traffic.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """How often the canary policy aborts or promotes a canary like this, before you start one."""
