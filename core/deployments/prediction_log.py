@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from core.quality import rollup
 from data.database import Database
 from data.deployment_tables import PredictionRow
 from data.types import utcnow
@@ -43,6 +44,7 @@ class Prediction:
     experiment_id: str | None = None
     variant: str | None = None
     canary_arm: tuple[int, str] | None = None  # (canary id, "stable" | "canary")
+    confidence: float | None = None  # the top class's probability, for calibration and drift
 
 
 def _row(p: Prediction, at: datetime) -> dict[str, Any]:
@@ -57,6 +59,8 @@ def _row(p: Prediction, at: datetime) -> dict[str, Any]:
         "canary_id": p.canary_arm[0] if p.canary_arm else None,
         "canary_arm": p.canary_arm[1] if p.canary_arm else None,
         "at": at,
+        "confidence": p.confidence,
+        "confidence_bin": None if p.confidence is None else rollup.confidence_bin(p.confidence),
     }
 
 
@@ -71,6 +75,7 @@ def _prediction(row: PredictionRow) -> Prediction:
         row.experiment_id,
         row.variant,
         arm,  # type: ignore[arg-type]
+        row.confidence,
     )
 
 
@@ -85,8 +90,12 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._pruned_at = float("-inf")
         insert = (sqlite if db.is_sqlite else postgresql).insert
-        self._insert = insert(PredictionRow.__table__).on_conflict_do_nothing(
-            index_elements=["request_id"]
+        table = PredictionRow.__table__
+        # RETURNING names the rows this flush wrote, so a repeated request id counts once.
+        self._insert = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["request_id"])
+            .returning(table.c.request_id)
         )
 
     def remember(self, prediction: Prediction) -> None:
@@ -111,21 +120,36 @@ class PredictionLog:
             row = session.get(PredictionRow, request_id)
         return _prediction(row) if row is not None else None
 
-    def claim(self, request_id: str, correct: bool) -> tuple[bool, bool | None]:
+    def claim(
+        self, request_id: str, correct: bool, true_label: str | None = None
+    ) -> tuple[bool, bool | None]:
         """Record the first feedback's verdict: (whether this call was first, the verdict that
-        stands). Only one caller in any process gets True for a request."""
+        stands). Only one caller in any process gets True for a request. With ``true_label``
+        the quality counts (core/quality) move in the same transaction."""
         self.flush()  # this process may not have written the prediction yet
         table = PredictionRow.__table__
+        now = utcnow()
         with self.db.write() as session:
             changed = session.execute(
                 update(table)
                 .where(table.c.request_id == request_id, table.c.correct.is_(None))
-                .values(correct=correct, feedback_at=utcnow())
+                .values(correct=correct, feedback_at=now, true_label=true_label)
             ).rowcount
             if changed:
+                if true_label is not None:
+                    self._label(session, request_id, true_label, now)
                 return True, correct
             row = session.get(PredictionRow, request_id)
             return False, row.correct if row is not None else None
+
+    def _label(self, session, request_id: str, true_label: str, now: datetime) -> None:
+        table = PredictionRow.__table__
+        row = session.execute(select(table).where(table.c.request_id == request_id)).one()
+        delay_s = max(0.0, (now - row.at).total_seconds())
+        session.execute(
+            update(table).where(table.c.request_id == request_id).values(label_delay_s=delay_s)
+        )
+        rollup.move_to_labelled(session, row._mapping, true_label, delay_s)
 
     def flush(self) -> int:
         """Write what was remembered since the last flush; returns how many rows."""
@@ -135,8 +159,12 @@ class PredictionLog:
             if not pending:
                 return 0
             try:
+                rows = list({p.request_id: _row(p, at) for p, at in reversed(pending)}.values())
                 with self.db.write() as session:
-                    session.execute(self._insert, [_row(p, at) for p, at in pending])
+                    inserted = set(session.execute(self._insert, rows).scalars())
+                    rollup.add_predictions(
+                        session, (r for r in rows if r["request_id"] in inserted)
+                    )
             except Exception:
                 with self._lock:  # keep them for the next try
                     self._pending[:0] = pending

@@ -181,6 +181,7 @@ class Predictor:
                 experiment_id,
                 variant,
                 arm,
+                predictions["confidence"],
             )
         )
         if experiment_id:
@@ -245,7 +246,9 @@ class Predictor:
             raise ValidationError(
                 f"unknown label {true_label!r}; expected one of: {', '.join(found.labels)}"
             )
-        first, correct = self.predictions.claim(request_id, found.predicted_class == true_label)
+        first, correct = self.predictions.claim(
+            request_id, found.predicted_class == true_label, true_label
+        )
         if first:
             self.tracker.record_feedback(found.deployment_id, found.model_ref, bool(correct))
             self.manager.canaries.observe_feedback(found.canary_arm, bool(correct))
