@@ -35,6 +35,7 @@ from core.errors import (
 from core.lifecycle import TRANSITIONS, ModelStatus
 from core.model_metadata import ModelMetadata
 from core.monitoring.metrics import LiveGauges, ServingMetrics, experiment_confidences
+from core.monitoring.quality_gauges import QualityGauges
 from core.registry import ModelRegistry, get_model_registry
 from data.deployment_tables import DeploymentRevisionRow, DeploymentRow
 from data.types import utcnow
@@ -53,6 +54,7 @@ class DeploymentManager:
         self.pool = ServingPool()
         self.metrics = ServingMetrics()
         self.metrics.add_collector(LiveGauges(self, experiment_confidences))
+        self.metrics.add_collector(QualityGauges(self))
         self.loader = ModelLoader(self.registry, on_batch=self.metrics.batch_hook)
         self.predictor = Predictor(self)
         self.supervisor = Supervisor(self)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 BOOTSTRAP_DRAWS = 2000
 
@@ -61,13 +62,18 @@ class QualityMetrics:
         return self.accuracy_ci
 
 
+@lru_cache(maxsize=16)
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
 def wilson(successes: int, n: int, confidence: float = 0.95) -> Interval | None:
     """Wilson score interval for a binomial proportion; None when n is 0."""
     if n <= 0:
         return None
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be within 0..{n}, got {successes}")
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = _z(confidence)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom

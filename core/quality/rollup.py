@@ -167,3 +167,56 @@ def move_to_labelled(session, row: Mapping[str, Any], true_label: str, delay_s: 
         ],
         ("n", "confidence_sum"),
     )
+
+
+def rebuild(session) -> None:
+    """Recompute every count from the prediction table in two INSERT ... SELECT ... GROUP BY
+    statements: a repair after a manual edit of the table, and a fast bulk load for benchmarks.
+    Equal to what the incremental path keeps (tests/core/quality/test_quality_store.py)."""
+    from sqlalchemy import delete, func, literal, select
+
+    from data.deployment_tables import PredictionRow
+
+    p = PredictionRow.__table__
+    if session.bind.dialect.name == "sqlite":
+        hour = func.strftime("%Y-%m-%d %H:00:00.000000", p.c.at)
+    else:
+        hour = func.date_trunc("hour", p.c.at)
+    dims = [
+        p.c.deployment_id,
+        p.c.model_ref,
+        func.coalesce(p.c.experiment_id, ""),
+        func.coalesce(p.c.variant, ""),
+        func.coalesce(p.c.canary_id, 0),
+        func.coalesce(p.c.canary_arm, ""),
+        hour,
+    ]
+    true = func.coalesce(p.c.true_label, "")
+    outcome = case(
+        (p.c.true_label.is_(None), ""),
+        (p.c.true_label == p.c.predicted_class, "correct"),
+        else_="wrong",
+    )
+    logged = p.c.confidence_bin.is_not(None)
+    session.execute(delete(CONFUSION))
+    session.execute(delete(CONFIDENCE))
+    session.execute(
+        CONFUSION.insert().from_select(
+            [*DIMENSIONS, "predicted_class", "true_label", "n", "label_delay_sum_s",
+             "label_delay_max_s"],
+            select(
+                *dims, p.c.predicted_class, true, func.count(),
+                func.coalesce(func.sum(p.c.label_delay_s), literal(0.0)),
+                func.coalesce(func.max(p.c.label_delay_s), literal(0.0)),
+            ).where(logged).group_by(*dims, p.c.predicted_class, true),
+        )
+    )  # fmt: skip
+    # Unlabelled confidences are summed too; calibration reads only the labelled outcomes.
+    session.execute(
+        CONFIDENCE.insert().from_select(
+            [*DIMENSIONS, "confidence_bin", "outcome", "n", "confidence_sum"],
+            select(*dims, p.c.confidence_bin, outcome, func.count(), func.sum(p.c.confidence))
+            .where(logged)
+            .group_by(*dims, p.c.confidence_bin, outcome),
+        )
+    )

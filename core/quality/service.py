@@ -180,6 +180,26 @@ class QualityService:
         return DriftStatus(ref_start, ref_end, window, verdict, alarms)
 
 
+def quality_for_deployment(
+    db: Database, deployment_id: str, version: str | None, window: timedelta | None
+) -> QualityReport:
+    """The report every face shows for ``nightscan quality DEPLOYMENT [--version V]``: an
+    unknown deployment is a NotFoundError; ``version`` is a version or MODEL:VERSION."""
+    from data.deployment_tables import DeploymentRow
+
+    with db.session() as session:
+        row = session.get(DeploymentRow, deployment_id)
+        model_id = row.model_id if row is not None else None
+    if model_id is None:
+        raise NotFoundError(f"deployment {deployment_id!r} not found")
+    model_ref = None
+    if version is not None:
+        model_ref = version if ":" in version else f"{model_id}:{version}"
+    return QualityService(db).report(
+        Scope(deployment_id=deployment_id, model_ref=model_ref), window
+    )
+
+
 def jsonable(value: Any) -> Any:
     """A report as plain JSON types (datetimes as ISO 8601, NaN as null)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

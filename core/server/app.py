@@ -21,6 +21,7 @@ from core.auth import AuthenticationError
 from core.deployments import DeploymentManager, get_deployment_manager
 from core.errors import NightScanError, OverloadedError, PayloadTooLargeError, ValidationError
 from core.server import actions, oip, views
+from core.server.routers import quality as quality_router
 from core.server.schemas import (
     FeedbackRequest,
     FeedbackResponse,
@@ -227,6 +228,7 @@ def create_app(
     app.include_router(views.router)
     app.include_router(actions.router)
     app.include_router(oip.router)
+    app.include_router(quality_router.router)
     return app
 
 

@@ -170,3 +170,35 @@ def test_drift_alarm_fires_once_with_its_event(ctx, clock) -> None:
     assert loud.alarms == 1
     drift_events = recent_events(kind="prediction_drift")
     assert len(drift_events) == 1 and drift_events[0].source == DEP
+
+
+def test_rebuilt_counts_equal_the_incrementally_kept_ones(ctx, clock) -> None:
+    from sqlalchemy import select
+
+    from core.quality import rollup
+
+    _traffic(ctx, clock, seed=6, n=300)
+
+    def snapshot():
+        with ctx.db.session() as s:
+            conf = s.execute(
+                select(*[c for c in rollup.CONFUSION.c if c.name != "id"]).where(
+                    rollup.CONFUSION.c.n > 0
+                )
+            ).all()
+            bins = s.execute(
+                select(*[c for c in rollup.CONFIDENCE.c if c.name != "id"]).where(
+                    rollup.CONFIDENCE.c.n > 0
+                )
+            ).all()
+        return sorted(map(tuple, conf)), sorted(map(tuple, bins))
+
+    kept = snapshot()
+    with ctx.db.write() as s:
+        rollup.rebuild(s)
+    rebuilt = snapshot()
+    assert len(kept[0]) > 20 and len(kept[1]) > 20
+    for ours, theirs in zip(kept, rebuilt, strict=True):
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs, strict=True):
+            assert a == pytest.approx(b)
