@@ -90,3 +90,19 @@ def test_quality_route_refuses_bad_input_with_a_detail(
 
 def test_quality_route_needs_a_viewer_token(client) -> None:
     assert client.get("/quality/prod").status_code == 401
+
+
+def test_console_backends_agree_on_quality(client, served, viewer) -> None:
+    """The console's local and remote backends return the same report for the same data."""
+    from core.backend import LocalBackend, RemoteBackend
+
+    _traffic(client, n=8, labelled=8)
+    remote = RemoteBackend(served[0], viewer["Authorization"].split()[1])
+    try:
+        theirs = remote.quality("prod", window="all")
+    finally:
+        remote.close()
+    ours = LocalBackend().quality("prod", window="all")
+    for report in (ours, theirs):
+        report.pop("generated_at")
+    assert ours == theirs and ours["groups"][0]["coverage"]["labelled"] == 8
