@@ -41,6 +41,9 @@ def seed_demo(on_step: Callable[[str], None] = lambda _msg: None, **train_hooks)
         seeded = True
     seeded |= _seed_deployment(on_step)
     seeded |= _seed_experiment(on_step)
+    from core.demo_quality import seed_owl_regression
+
+    seeded |= seed_owl_regression(on_step)  # v2.1.1, worse on owls only, on staging
     return seeded
 
 
@@ -102,6 +105,7 @@ class DemoServices:
         self.rate_per_s = rate_per_s
         self.server = None
         self.traffic = None
+        self.staging_traffic = None
         self.monitor = None
 
     @property
@@ -117,11 +121,21 @@ class DemoServices:
         self.traffic = TrafficSimulator(
             self.url, rate_per_s=self.rate_per_s, experiment_id=DEMO_EXPERIMENT
         ).start()
+        from core.demo_quality import FEEDBACK_LABEL_NOISE, STAGING_DEPLOYMENT
+
+        # Labelled traffic for the staging deployment, so its quality (owls!) moves live.
+        self.staging_traffic = TrafficSimulator(
+            self.url,
+            rate_per_s=max(1.0, self.rate_per_s / 4),
+            deployment_id=STAGING_DEPLOYMENT,
+            feedback_share=0.8,
+            label_noise=FEEDBACK_LABEL_NOISE,
+        ).start()
         self.monitor = ExperimentMonitor(interval=5.0).start()
         return self
 
     def stop(self) -> None:
         """Traffic first, then the monitor, then the server (which drains and flushes)."""
-        for service in (self.traffic, self.monitor, self.server):
+        for service in (self.traffic, self.staging_traffic, self.monitor, self.server):
             if service is not None:
                 service.stop()
