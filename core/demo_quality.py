@@ -8,6 +8,7 @@ serves it shows it in ``nightscan quality`` and the console's quality screen.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ def held_out_split(training_config: dict[str, Any]):
     from inference.synthetic import make_dataset
     from inference.training import TrainingConfig, stratified_split
 
-    known = {f.name for f in __import__("dataclasses").fields(TrainingConfig)}
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
     cfg = TrainingConfig.from_dict({k: v for k, v in training_config.items() if k in known})
     feats = cfg.features
     x, y = make_dataset(

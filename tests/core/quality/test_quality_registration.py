@@ -16,17 +16,11 @@ MODEL = "wildlife_detector"
 
 def _held_out_predictions(meta, model):
     """Rebuild the held-out split from the recorded config and predict it again."""
-    from inference.synthetic import make_dataset
-    from inference.training import TrainingConfig, predict_proba, stratified_split
+    from core.demo_quality import held_out_split
+    from inference.training import predict_proba
 
-    cfg = TrainingConfig.from_dict(
-        {k: v for k, v in meta.training_config.items() if k != "held_out_confusion"}
-    )
-    feats = cfg.features
-    x, y = make_dataset(cfg.n_per_class, cfg.seed, feats.sample_rate, feats.clip_seconds,
-                        list(cfg.labels))  # fmt: skip
-    _, val = stratified_split(y, cfg.validation_fraction, cfg.seed)
-    return y[val], predict_proba(model, x[val]).argmax(axis=1), list(cfg.labels)
+    x, y, labels = held_out_split(meta.training_config)
+    return y, predict_proba(model, x).argmax(axis=1), labels
 
 
 def test_registered_per_class_metrics_match_scikit_learn_on_synthetic_calls(sqlite_ctx) -> None:
