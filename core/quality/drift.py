@@ -3,11 +3,11 @@ different from the version's reference (its first hours in production)?
 
 Each test is a chi-square test of homogeneity between the reference counts and the window's.
 Looks are fixed, not continuous: one per completed clock hour, so however often /metrics is
-scraped there are 24 looks a day, each with two tests. Bonferroni over the 48 gives a stated
-false-alarm rate: with no drift, the probability of one or more alarms in a day is at most
-``FALSE_ALARMS_PER_DAY`` whatever the dependence between the looks (benchmarks/drift_sim.py
-measures it). Categories are pooled before looking, from the reference alone, until every
-expected count is at least 5, so the chi-square approximation holds at a small alpha.
+scraped there are 24 looks a day, each with two tests. Bonferroni over the 48 (with a margin
+of two for the approximation) gives a stated false-alarm rate: with no drift, the probability
+of one or more alarms in a day is at most ``FALSE_ALARMS_PER_DAY`` whatever the dependence
+between the looks (benchmarks/drift_sim.py measures it). Categories are pooled before
+looking, from the reference alone, until every expected count is at least 5.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from scipy.stats import chi2
 FALSE_ALARMS_PER_DAY = 0.01
 LOOKS_PER_DAY = 24
 TESTS_PER_LOOK = 2
-ALPHA_PER_TEST = FALSE_ALARMS_PER_DAY / (LOOKS_PER_DAY * TESTS_PER_LOOK)
+# Half the Bonferroni share: at an alpha this small the chi-square approximation is slightly
+# liberal (the full share measured 0.9-1.1 % a day in benchmarks/drift_sim.py), so the margin
+# keeps the stated 1 % a bound rather than an average.
+ALPHA_PER_TEST = FALSE_ALARMS_PER_DAY / (2 * LOOKS_PER_DAY * TESTS_PER_LOOK)
 MIN_WINDOW = 50  # fewer predictions in an hour: no verdict
 MIN_EXPECTED = 5.0
 
