@@ -27,8 +27,9 @@ def confusion_heatmap(quality: dict[str, Any]) -> Table:
     """Rows are true labels; a cell's colour is its share of the row (so the diagonal is the
     class's recall): green on the diagonal, red off it, dark when empty."""
     labels, matrix = quality["labels"], quality["confusion"]
-    table = Table(title="confusion (rows true, columns predicted; shade = share of row)",
-                  title_justify="left", box=None, padding=(0, 1))  # fmt: skip
+    table = Table(title="confusion: rows true, columns predicted", title_justify="left",
+                  caption="shade = share of the row", caption_justify="left", box=None,
+                  padding=(0, 1))  # fmt: skip
     table.add_column("true \\ predicted", style="bold", no_wrap=True)
     for label in labels:
         table.add_column(label[:10], justify="right", no_wrap=True)
@@ -44,22 +45,26 @@ def confusion_heatmap(quality: dict[str, Any]) -> Table:
 
 
 def _bar(value: float | None, ci: dict[str, float] | None, style: str) -> Text:
-    """A bar of ``value`` with the interval marked: ``━`` inside it, ``│`` at its ends."""
-    text = Text()
+    """A bar of ``value`` with its interval: ``█`` up to the lower bound, ``▓`` from there to
+    the estimate, ``━`` from the estimate to the upper bound."""
     if value is None:
         return Text("no data".ljust(BAR), style="dim")
     filled = round(value * BAR)
     lo = round(ci["low"] * BAR) if ci else filled
     hi = round(ci["high"] * BAR) if ci else filled
+    text = Text()
     for k in range(BAR):
-        ch = "█" if k < filled else ("━" if lo <= k < hi else "·")
-        text.append(ch, style=style if k < filled else "dim")
+        if k < filled:
+            text.append("█" if k < lo else "▓", style)
+        else:
+            text.append("━" if k < hi else "·", "dim")
     return text
 
 
 def class_bars(quality: dict[str, Any]) -> Table:
-    table = Table(title="per class (bar = estimate, ━ = 95 % interval)", title_justify="left",
-                  box=None, padding=(0, 1))  # fmt: skip
+    table = Table(title="per class", title_justify="left", box=None, padding=(0, 1),
+                  caption="95 % interval: from the end of █ to the end of ━ (▓ up to the estimate)",
+                  caption_justify="left")  # fmt: skip
     table.add_column("class", style="bold", no_wrap=True)
     table.add_column("n", justify="right")
     for name in ("precision", "recall", "F1"):
@@ -80,10 +85,9 @@ def calibration_curve(calibration: dict[str, Any]) -> Table:
     """One row per confidence bin: the bar is the observed accuracy, ``▲`` the mean confidence
     (a calibrated model has the bar end at the marker)."""
     ece = calibration.get("ece")
-    title = "calibration (bar = accuracy, ▲ = mean confidence)" + (
-        f"   ECE {ece:.1%}" if ece is not None else ""
-    )
-    table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
+    table = Table(title="calibration: bar = accuracy, ▲ = mean confidence", title_justify="left",
+                  caption=f"ECE {ece:.1%}" if ece is not None else None, caption_justify="left",
+                  box=None, padding=(0, 1))  # fmt: skip
     table.add_column("confidence", no_wrap=True)
     table.add_column("accuracy", no_wrap=True)
     table.add_column("n", justify="right")
