@@ -253,11 +253,16 @@ class Predictor:
             self.tracker.record_feedback(found.deployment_id, found.model_ref, bool(correct))
             self.manager.canaries.observe_feedback(found.canary_arm, bool(correct))
             if found.experiment_id:
-                self._record_for_experiment(
+                hit = 1.0 if correct else 0.0
+                self._record_for_experiment(  # only the metrics the experiment declares
                     found.experiment_id,
                     request_id,
                     found.variant,
-                    {"accuracy": 1.0 if correct else 0.0},
+                    {  # per-class recall and precision are per-request 0/1 outcomes too
+                        "accuracy": hit,
+                        f"recall.{true_label}": hit,
+                        f"precision.{found.predicted_class}": hit,
+                    },
                 )
         return {
             "request_id": request_id,

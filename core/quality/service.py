@@ -135,7 +135,10 @@ class QualityService:
         counts = self.store.counts(scope, since)
         groups = []
         for name in sorted(counts):
-            labels = self.store.labels_of(name) if scope.split_by == "model_ref" else []
+            if scope.split_by == "model_ref":
+                labels = self.store.labels_of(name)
+            else:
+                labels = self.store.labels_in(scope, name)
             look = None
             if drift and scope.split_by == "model_ref" and scope.deployment_id is not None:
                 look = self.drift(scope.deployment_id, name, now=now)

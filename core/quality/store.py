@@ -230,6 +230,18 @@ class QualityStore:
             ).scalar()
         return list(labels or [])
 
+    def labels_in(self, scope: Scope, group: str) -> list[str]:
+        """The label set of a group that is not a version (a variant, a canary arm), from one
+        of its logged predictions."""
+        p = PREDICTION
+        with self.db.session() as session:
+            labels = session.execute(
+                select(p.c.labels)
+                .where(*_filters(p, scope, None, "at"), p.c[scope.split_by] == group)
+                .limit(1)
+            ).scalar()
+        return list(labels or [])
+
     def record_alarm(
         self, deployment_id: str, model_ref: str, hour: datetime, p_mix, p_conf, message: str
     ) -> bool:
