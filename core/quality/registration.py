@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.quality.metrics import quality_from_confusion
-
 PER_CLASS = ("precision", "recall", "f1")
 
 
@@ -19,6 +17,8 @@ def per_class_metrics(
     rather than recorded as 0."""
     if not confusion:
         return {}
+    from core.quality.metrics import quality_from_confusion  # numpy: not for `registry list`
+
     q = quality_from_confusion(labels, confusion, draws=0)
     out: dict[str, float] = {}
     for c in q.per_class:
