@@ -181,7 +181,8 @@ def rebuild(session) -> None:
     if session.bind.dialect.name == "sqlite":
         hour = func.strftime("%Y-%m-%d %H:00:00.000000", p.c.at)
     else:
-        hour = func.date_trunc("hour", p.c.at)
+        # Truncate in UTC whatever the session's time zone, as hour_of() does in Python.
+        hour = func.timezone("UTC", func.date_trunc("hour", func.timezone("UTC", p.c.at)))
     dims = [
         p.c.deployment_id,
         p.c.model_ref,
