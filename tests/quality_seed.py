@@ -34,6 +34,13 @@ def add_deployment(db, deployment_id: str, model_id: str, version: str) -> None:
         )  # fmt: skip
 
 
+def add_experiment(db, experiment_id: str) -> None:
+    from data.experiment_tables import ExperimentRow
+
+    with db.write() as session:
+        session.add(ExperimentRow(experiment_id=experiment_id, status="running"))
+
+
 def log_traffic(
     db,
     deployment_id: str,
@@ -43,6 +50,7 @@ def log_traffic(
     seed: int = 0,
     weak_class: tuple[str, str] | None = None,  # (model_ref, class) with half the recall
     label_share: float = 0.6,
+    experiment_id: str | None = None,  # then variant i is model_refs[i], named "v0", "v1", ...
 ) -> list[Logged]:
     from core.deployments.prediction_log import Prediction, PredictionLog
 
@@ -58,7 +66,11 @@ def log_traffic(
         predicted = true if rng.random() < skill else LABELS[rng.integers(4)]
         conf = float(rng.beta(6, 2))
         rid = f"{deployment_id}-{i}"
-        log.remember(Prediction(rid, deployment_id, ref, LABELS, predicted, confidence=conf))
+        variant = f"v{model_refs.index(ref)}" if experiment_id else None
+        log.remember(
+            Prediction(rid, deployment_id, ref, LABELS, predicted, experiment_id, variant,
+                       confidence=conf)
+        )  # fmt: skip
         logged.append(Logged(rid, ref, true, predicted, conf, bool(rng.random() < label_share)))
     log.flush()
     for row in logged:

@@ -203,6 +203,19 @@ def quality_for_deployment(
     )
 
 
+def quality_for_experiment(
+    db: Database, experiment_id: str, window: timedelta | None
+) -> QualityReport:
+    """Per variant of an A/B experiment (its predictions are not a deployment's)."""
+    from data.experiment_tables import ExperimentRow
+
+    with db.session() as session:
+        if session.get(ExperimentRow, experiment_id) is None:
+            raise NotFoundError(f"experiment {experiment_id!r} not found")
+    scope = Scope(experiment_id=experiment_id, split_by="variant")
+    return QualityService(db).report(scope, window, drift=False)
+
+
 def jsonable(value: Any) -> Any:
     """A report as plain JSON types (datetimes as ISO 8601, NaN as null)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -1,5 +1,5 @@
-"""``nightscan quality DEPLOYMENT``: model quality from ground truth, per version. Never imports
-torch: the numbers come from the quality counts in the database."""
+"""``nightscan quality DEPLOYMENT`` (per version) or ``--experiment ID`` (per variant): model
+quality from ground truth. Never imports torch: the numbers come from the quality counts."""
 
 from __future__ import annotations
 
@@ -31,12 +31,15 @@ def _render(report) -> None:
     from rich.table import Table
 
     window = "all-time" if report.since is None else f"since {report.since:%Y-%m-%d %H:%M} UTC"
+    scope = report.scope
+    where = scope.deployment_id or f"experiment {scope.experiment_id}"
     if not report.groups:
-        out.print(f"no predictions for {report.scope.deployment_id} ({window})")
+        out.print(f"no predictions for {where} ({window})")
         return
     for g in report.groups:
         q, cov = g.quality, g.coverage
-        out.print(f"\n[bold]{g.group}[/] in {report.scope.deployment_id}, {window}")
+        kind = "variant " if scope.split_by == "variant" else ""
+        out.print(f"\n[bold]{kind}{g.group}[/] in {where}, {window}")
         out.print(
             f"predictions {cov.predictions:,}, labelled {cov.labelled:,} "
             f"(coverage {_pct(cov.coverage)}{_ci(cov.coverage_ci)}), label delay mean "
@@ -74,26 +77,38 @@ def _render(report) -> None:
 
 
 def quality(
-    deployment: Annotated[str, typer.Argument(help="A deployment id.")],
+    deployment: Annotated[str | None, typer.Argument(help="A deployment id.")] = None,
     version: Annotated[
         str | None, typer.Option("--version", help="Only this version (V or MODEL:V).")
     ] = None,
     window: Annotated[
         str, typer.Option("--window", help="Rolling window: 30m, 1h, 7d ... or all.")
     ] = "all",
+    experiment: Annotated[
+        str | None,
+        typer.Option("--experiment", help="Per variant of this A/B experiment instead."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The full report as JSON.")] = False,
 ) -> None:
     """Per-class precision, recall and F1 with intervals, the confusion matrix, calibration,
     label coverage and drift, from the feedback the server received."""
     from core.context import get_context
-    from core.errors import NotFoundError
-    from core.quality.service import jsonable, parse_window, quality_for_deployment
+    from core.errors import NotFoundError, ValidationError
+    from core.quality import service
 
-    span = parse_window(window)
-    report = quality_for_deployment(get_context().db, deployment, version, span)
+    if (deployment is None) == (experiment is None):
+        raise ValidationError("name a deployment, or an experiment with --experiment (not both)")
+    if experiment is not None and version is not None:
+        raise ValidationError("--version applies to a deployment; an experiment shows variants")
+    span = service.parse_window(window)
+    db = get_context().db
+    if experiment is not None:
+        report = service.quality_for_experiment(db, experiment, span)
+    else:
+        report = service.quality_for_deployment(db, deployment, version, span)
     if version is not None and not report.groups:
         raise NotFoundError(f"no predictions of version {version!r} in {deployment!r}")
     if as_json:
-        print_json(jsonable(report))
+        print_json(service.jsonable(report))
     else:
         _render(report)

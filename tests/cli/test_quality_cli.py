@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from quality_seed import LABELS, add_deployment, log_traffic, per_class_recall
+from quality_seed import LABELS, add_deployment, add_experiment, log_traffic, per_class_recall
 from typer.testing import CliRunner
 
 from nightscan_tui.cli import app
@@ -55,9 +55,25 @@ def test_tables_show_every_class_and_the_averages(logged) -> None:
         assert text in result.output
 
 
+def test_experiment_report_per_variant(sqlite_ctx) -> None:
+    add_experiment(sqlite_ctx.db, "exp")
+    logged = log_traffic(sqlite_ctx.db, "experiment", (V1, V2), 200, seed=4, experiment_id="exp")
+    result = nightscan("quality", "--experiment", "exp", "--json")
+    assert result.exit_code == 0, result.output
+    groups = {g["group"]: g for g in json.loads(result.output)["groups"]}
+    assert set(groups) == {"v0", "v1"}
+    for variant, ref in (("v0", V1), ("v1", V2)):
+        recall = {c["label"]: c["recall"] for c in groups[variant]["quality"]["per_class"]}
+        assert recall == pytest.approx(per_class_recall(logged, ref))
+    assert "variant v1" in nightscan("quality", "--experiment", "exp").output
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
+        (("quality",), "name a deployment, or an experiment"),
+        (("quality", "prod", "--experiment", "exp"), "name a deployment, or an experiment"),
+        (("quality", "--experiment", "nope"), "experiment 'nope' not found"),
         (("quality", "nowhere"), "deployment 'nowhere' not found"),
         (("quality", "prod", "--window", "soon"), "invalid window 'soon'"),
         (("quality", "prod", "--version", "v9"), "no predictions of version 'v9'"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import get_ab_test_manager
+from core.auth import get_token_store
 from core.quality.service import QualityService
 from core.quality.store import Scope
 
@@ -55,3 +56,11 @@ def test_class_recall_and_precision_as_experiment_metrics(served, kit, sqlite_ct
             owl = report.group(variant).quality.per_class[0]
             assert owl.label == "owl"
             assert owl.recall == pytest.approx(sum(p == "owl" for _, p in owls) / len(owls))
+
+    _, token = get_token_store().create("viewer", "analyst")
+    body = client.get(
+        "/quality/experiment/exp_owls", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert {g["group"]: g["coverage"]["labelled"] for g in body["groups"]} == {
+        v: sum(1 for s in sent if s[0] == v) for v in ("control", "treatment")
+    }

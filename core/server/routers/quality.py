@@ -15,6 +15,23 @@ router = APIRouter(prefix="/quality", tags=["quality"])
 
 
 @router.get(
+    "/experiment/{experiment_id}",
+    responses={401: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}},
+)
+def experiment_quality(
+    experiment_id: str,
+    request: Request,
+    _who: Viewer,
+    window: str = Query("all", max_length=20, description="30m, 1h, 7d ... or all."),
+) -> dict[str, Any]:
+    """The same report per variant of an A/B experiment."""
+    from core.quality.service import jsonable, parse_window, quality_for_experiment
+
+    span = parse_window(window)
+    return jsonable(quality_for_experiment(request.app.state.manager.db, experiment_id, span))
+
+
+@router.get(
     "/{deployment_id}",
     responses={401: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}},
 )
