@@ -3,7 +3,8 @@
 
 Both offer ``registry``, ``experiments`` and ``deployments`` with the method names and return
 types of ``get_model_registry()``, ``get_ab_test_manager()`` and ``get_deployment_manager()``,
-plus ``events()`` and ``audit()``; screens use nothing else, so they never know which it is.
+plus ``events()``, ``audit()`` and ``quality()``; screens use nothing else, so they never
+know which it is.
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ class LocalBackend:
 
         return get_context().audit.entries(after_id=after_id, limit=limit)
 
+    def quality(
+        self, deployment_id: str, version: str | None = None, window: str = "all"
+    ) -> dict[str, Any]:
+        """The quality report as JSON types, exactly as ``GET /quality/{id}`` returns it."""
+        from core.context import get_context
+        from core.quality.service import jsonable, parse_window, quality_for_deployment
+
+        span = parse_window(window)
+        return jsonable(quality_for_deployment(get_context().db, deployment_id, version, span))
+
     def close(self) -> None:
         pass
 
@@ -93,6 +104,14 @@ class RemoteBackend:
 
         found = self.client.get("/audit", after_id=after_id, limit=limit)
         return [AuditEntry.from_dict(d) for d in found]
+
+    def quality(
+        self, deployment_id: str, version: str | None = None, window: str = "all"
+    ) -> dict[str, Any]:
+        params = {"window": window} | ({"version": version} if version else {})
+        from urllib.parse import quote
+
+        return self.client.get(f"/quality/{quote(deployment_id, safe='')}", **params)
 
     def close(self) -> None:
         self.client.close()

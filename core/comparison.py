@@ -6,6 +6,7 @@ from typing import Any
 
 from core.metric_direction import higher_is_better
 from core.model_metadata import ModelMetadata
+from core.quality.registration import per_class_differences
 
 
 def percentage_improvement(a: float, b: float, higher_better: bool) -> float | None:
@@ -44,6 +45,8 @@ def compare_metadata(a: ModelMetadata, b: ModelMetadata) -> dict[str, Any]:
         "model_a": a.to_dict(),
         "model_b": b.to_dict(),
         "metric_differences": differences,
+        # class -> precision/recall/f1 -> the entry above, when registration recorded them
+        "per_class": per_class_differences(differences),
         "size_difference_bytes": b.file_size_bytes - a.file_size_bytes,
         "same_weights": a.checksum == b.checksum,
         "same_architecture": a.architecture == b.architecture,

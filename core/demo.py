@@ -83,6 +83,9 @@ def seed_demo(on_step: Callable[[str], None] = lambda _msg: None, **train_hooks)
         seeded = True
     seeded |= _seed_deployment(on_step)
     seeded |= _seed_experiment(on_step)
+    from core.demo_quality import seed_owl_regression
+
+    seeded |= seed_owl_regression(on_step)  # v2.1.1, worse on owls only, on staging
     return seeded
 
 
@@ -158,6 +161,7 @@ class DemoServices:
         self.director_interval_s = director_interval_s
         self.server = None
         self.traffic = None
+        self.staging_traffic = None
         self.monitor = None
         self.director = None
         self._notices: deque[tuple[str, str]] = deque(maxlen=50)
@@ -191,6 +195,16 @@ class DemoServices:
         self.monitor = ExperimentMonitor(
             interval=self.monitor_interval_s, on_actions=lambda _actions: self.director.wake()
         ).start()
+        from core.demo_quality import FEEDBACK_LABEL_NOISE, STAGING_DEPLOYMENT
+
+        # Labelled traffic for the staging deployment, so its quality (owls!) moves live.
+        self.staging_traffic = TrafficSimulator(
+            self.url,
+            rate_per_s=max(1.0, self.rate_per_s / 4),
+            deployment_id=STAGING_DEPLOYMENT,
+            feedback_share=0.8,
+            label_noise=FEEDBACK_LABEL_NOISE,
+        ).start()
         return self
 
     def _set_target(self, experiment_id: str | None) -> None:
@@ -221,6 +235,7 @@ class DemoServices:
     def stop(self) -> None:
         """Traffic first, then the director and the monitor, then the server (which drains
         and flushes)."""
-        for service in (self.traffic, self.director, self.monitor, self.server):
+        services = (self.traffic, self.staging_traffic, self.director, self.monitor, self.server)
+        for service in services:
             if service is not None:
                 service.stop()

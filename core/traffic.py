@@ -42,11 +42,17 @@ class TrafficSimulator:
         clips: int = 100,
         on_error: Callable[[str], None] | None = None,
         on_refused: Callable[[int, str], None] | None = None,
+        deployment_id: str | None = None,
+        label_noise: dict[str, float] | None = None,
     ) -> None:
+        """``label_noise`` maps a class to the share of its feedback given a wrong label (a
+        reviewer's mistakes), so quality reflects imperfect ground truth too."""
         self.url = url.rstrip("/")
         self.rate_per_s = rate_per_s
         self.experiment_id = experiment_id
         self.feedback_share = feedback_share
+        self.deployment_id = deployment_id
+        self.label_noise = dict(label_noise or {})
         self.sent = 0
         self.failed = 0
         self.served = 0
@@ -87,6 +93,7 @@ class TrafficSimulator:
 
         clips = synthetic_clips(self._clips_wanted)
         rng = np.random.default_rng(7)
+        labels = sorted({label for label, _ in clips})
         with httpx.Client(timeout=30) as client:
             i = 0
             while not self._stop.is_set():
@@ -97,6 +104,8 @@ class TrafficSimulator:
                 # Read per request: whoever follows the experiments (the demo) may retarget it.
                 experiment_id = self.experiment_id
                 params = {"experiment_id": experiment_id} if experiment_id else {}
+                if self.deployment_id:
+                    params["deployment_id"] = self.deployment_id
                 try:
                     r = client.post(
                         f"{self.url}/predict",
@@ -105,9 +114,12 @@ class TrafficSimulator:
                     )
                     self.sent += 1
                     if r.status_code == 200 and rng.random() < self.feedback_share:
+                        given = label
+                        if rng.random() < self.label_noise.get(label, 0.0):
+                            given = str(rng.choice([x for x in labels if x != label]))
                         client.post(
                             f"{self.url}/feedback",
-                            json={"request_id": request_id, "true_label": label},
+                            json={"request_id": request_id, "true_label": given},
                         )
                     if r.status_code == 200:
                         self.served += 1

@@ -60,7 +60,9 @@ def train_and_register(
         raise ValidationError(str(exc)) from None
     meta.name = f"{model_id} {version}"
     meta.dataset_version = result.dataset_version
-    meta.training_config = result.training_config
-    meta.metrics = dict(result.metrics)
+    meta.training_config = {**result.training_config, "held_out_confusion": result.confusion}
+    from core.quality.registration import per_class_metrics
+
+    meta.metrics = {**result.metrics, **per_class_metrics(result.labels, result.confusion)}
     registry.register_model(result.model, meta)
     return meta

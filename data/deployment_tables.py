@@ -67,6 +67,7 @@ class PredictionRow(SQLModel, table=True):
     feedback, which makes feedback idempotent across processes. Pruned after a retention."""
 
     __tablename__ = "prediction"
+    __table_args__ = (Index("ix_prediction_deployment_at", "deployment_id", "at"),)
 
     request_id: str = Field(primary_key=True, max_length=200)
     deployment_id: str = Field(max_length=200)
@@ -80,3 +81,9 @@ class PredictionRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     correct: bool | None = None
     feedback_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # For quality (core/quality): the top-class probability, its calibration bin (0..9), the
+    # label the first feedback gave and how long after the prediction it came.
+    confidence: float | None = None
+    confidence_bin: int | None = None
+    true_label: str | None = Field(default=None, max_length=200)
+    label_delay_s: float | None = None

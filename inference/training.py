@@ -86,6 +86,9 @@ class TrainingResult:
     training_config: dict[str, Any]
     dataset_version: str
     labels: list[str]
+    # Held-out confusion counts, [true][predicted] in ``labels`` order: per-class metrics and
+    # intervals are computed from it at registration (core/quality).
+    confusion: list[list[int]] = field(default_factory=list)
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +103,17 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
 def classification_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, num_classes: int
 ) -> dict[str, float]:
     """Accuracy plus macro precision/recall/F1 (a class never predicted scores precision 0)."""
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
+    cm = confusion_counts(y_true, y_pred, num_classes)
     tp = np.diag(cm).astype(np.float64)
     predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
@@ -212,7 +220,8 @@ def train_model(config: TrainingConfig, on_epoch: EpochCallback | None = None) -
         val_logits = _batched_forward(trainable, x_val, 256)
         y_val = y_np[val_idx]
         val_loss = float(loss_fn(val_logits, torch.from_numpy(y_val)))
-        metrics = classification_metrics(y_val, val_logits.argmax(dim=1).numpy(), len(labels))
+        val_pred = val_logits.argmax(dim=1).numpy()
+        metrics = classification_metrics(y_val, val_pred, len(labels))
     metrics["train_loss"] = float(train_loss)
     metrics["val_loss"] = val_loss
     return TrainingResult(
@@ -221,6 +230,7 @@ def train_model(config: TrainingConfig, on_epoch: EpochCallback | None = None) -
         training_config=config.to_dict(),
         dataset_version=DATASET_VERSION,
         labels=labels,
+        confusion=confusion_counts(y_val, val_pred, len(labels)).tolist(),
     )
 
 

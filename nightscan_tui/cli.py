@@ -18,6 +18,7 @@ from nightscan_tui.commands import (
     deployment,
     events,
     experiment,
+    quality,
     registry,
     serving,
     synth,
@@ -117,6 +118,7 @@ app.command("train")(train.train)
 app.command("synth")(synth.synth)
 app.command("audit")(audit.audit)
 app.command("events")(events.events)
+app.command("quality")(quality.quality)
 app.add_typer(token.app, name="token", help="API tokens: create, list, revoke.")
 app.command("demo")(demo.demo)
 app.command("tui")(tui_command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -97,8 +98,12 @@ def model_detail(meta, history: list) -> Table:
     return table
 
 
-def comparison_table(result: dict[str, Any]) -> Table:
+def comparison_table(result: dict[str, Any]) -> Table | Group:
+    """The metric table; with per-class metrics from registration, a per-class table below it
+    (and those metrics out of the first one)."""
     a, b = result["model_a"], result["model_b"]
+    per_class = result.get("per_class") or {}
+    class_keys = {f"{m}/{label}" for label, ms in per_class.items() for m in ms}
     table = Table(
         title=f"{a['model_id']}:{a['version']}  vs  {b['model_id']}:{b['version']}",
         header_style="bold",
@@ -110,6 +115,8 @@ def comparison_table(result: dict[str, Any]) -> Table:
     table.add_column("improvement", justify="right")
     table.add_column("better")
     for metric, d in result["metric_differences"].items():
+        if metric in class_keys:
+            continue
         fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
         pct = d["percentage_improvement"]
         if pct is None:
@@ -130,6 +137,27 @@ def comparison_table(result: dict[str, Any]) -> Table:
     table.caption = f"size difference {result['size_difference_bytes']:+d} bytes; " + (
         "same weights" if result["same_weights"] else "different weights"
     )
+    if not per_class:
+        return table
+    return Group(table, per_class_table(per_class, a["version"], b["version"]))
+
+
+def per_class_table(per_class: dict[str, dict[str, dict]], va: str, vb: str) -> Table:
+    """Held-out recall and F1 per class, A against B; a drop of 5 points or more is red."""
+    table = Table(title="per class (held-out set at registration)", header_style="bold")
+    table.add_column("class")
+    for metric in ("recall", "f1"):
+        for head in (f"{metric} A {va}", f"{metric} B {vb}", "change"):
+            table.add_column(head, justify="right")
+    for label, metrics in per_class.items():
+        cells: list[Any] = [label]
+        for metric in ("recall", "f1"):
+            d = metrics.get(metric) or {}
+            cells += ["-" if d.get(k) is None else f"{d[k]:.3f}" for k in ("model_a", "model_b")]
+            diff = d.get("difference")
+            style = "red" if diff is not None and diff <= -0.05 else ""
+            cells.append(Text("-" if diff is None else f"{diff:+.3f}", style=style))
+        table.add_row(*cells)
     return table
 
 

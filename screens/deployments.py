@@ -54,6 +54,7 @@ class DeploymentsScreen(ListDetailScreen):
         Binding("p", "promote", "Promote canary", id="deployments.canary_promote"),
         Binding("a", "abort", "Abort canary", id="deployments.canary_abort"),
         Binding("z", "pause_canary", "Pause/resume canary", id="deployments.canary_pause"),
+        Binding("m", "quality", "Model quality", show=False, id="deployments.quality"),
     ]
 
     def __init__(self) -> None:
@@ -253,6 +254,12 @@ class DeploymentsScreen(ListDetailScreen):
             # Hidden unless a canary runs here: most deployments never have one.
             return self.selected in self.canaries
         return True
+
+    def action_quality(self) -> None:
+        if self.selected:
+            from screens.quality import QualityScreen
+
+            self.app.push_screen(QualityScreen(self.selected))
 
     def action_deploy(self) -> None:
         if self.writable("deploying"):

@@ -39,6 +39,7 @@ from core.deployments.tracker import PerformanceMetrics, PerformanceTracker, arm
 from core.errors import ConflictError, DeploymentFailedError, NightScanError
 from core.lifecycle import TRANSITIONS, ModelStatus
 from core.monitoring.metrics import LiveGauges, ServingMetrics, experiment_confidences
+from core.monitoring.quality_gauges import QualityGauges
 from core.registry import ModelRegistry, get_model_registry
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class DeploymentManager:
         self.performance_tracker.set_remote_sources(self.snapshots.latest, self.snapshots.history)
         self.metrics = ServingMetrics()
         self.metrics.add_collector(LiveGauges(self, experiment_confidences))
+        self.metrics.add_collector(QualityGauges(self))
         self.loader = ModelLoader(self.registry, on_batch=self.metrics.batch_hook)
         self.serving = LocalServing(self.store, self.registry, self.loader, self._track)
         self.canaries = CanaryController(CanaryStore(self.store), self.serving, clock)

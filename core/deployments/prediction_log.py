@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from core.quality import rollup
 from data.database import Database
 from data.deployment_tables import PredictionRow
 from data.poison import commit_isolating, describe
@@ -46,6 +47,7 @@ class Prediction:
     experiment_id: str | None = None
     variant: str | None = None
     canary_arm: tuple[int, str] | None = None  # (canary id, "stable" | "canary")
+    confidence: float | None = None  # the top class's probability, for calibration and drift
 
 
 def _row(p: Prediction, at: datetime) -> dict[str, Any]:
@@ -60,6 +62,8 @@ def _row(p: Prediction, at: datetime) -> dict[str, Any]:
         "canary_id": p.canary_arm[0] if p.canary_arm else None,
         "canary_arm": p.canary_arm[1] if p.canary_arm else None,
         "at": at,
+        "confidence": p.confidence,
+        "confidence_bin": None if p.confidence is None else rollup.confidence_bin(p.confidence),
     }
 
 
@@ -74,6 +78,7 @@ def _prediction(row: PredictionRow) -> Prediction:
         row.experiment_id,
         row.variant,
         arm,  # type: ignore[arg-type]
+        row.confidence,
     )
 
 
@@ -89,8 +94,12 @@ class PredictionLog:
         self._pruned_at = float("-inf")
         self.set_aside = 0  # predictions the database refused (see data.poison)
         insert = (sqlite if db.is_sqlite else postgresql).insert
-        self._insert = insert(PredictionRow.__table__).on_conflict_do_nothing(
-            index_elements=["request_id"]
+        table = PredictionRow.__table__
+        # RETURNING names the rows this flush wrote, so a repeated request id counts once.
+        self._insert = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["request_id"])
+            .returning(table.c.request_id)
         )
 
     def remember(self, prediction: Prediction) -> None:
@@ -115,21 +124,36 @@ class PredictionLog:
             row = session.get(PredictionRow, request_id)
         return _prediction(row) if row is not None else None
 
-    def claim(self, request_id: str, correct: bool) -> tuple[bool, bool | None]:
+    def claim(
+        self, request_id: str, correct: bool, true_label: str | None = None
+    ) -> tuple[bool, bool | None]:
         """Record the first feedback's verdict: (whether this call was first, the verdict that
-        stands). Only one caller in any process gets True for a request."""
+        stands). Only one caller in any process gets True for a request. With ``true_label``
+        the quality counts (core/quality) move in the same transaction."""
         self.flush()  # this process may not have written the prediction yet
         table = PredictionRow.__table__
+        now = utcnow()
         with self.db.write() as session:
             changed = session.execute(
                 update(table)
                 .where(table.c.request_id == request_id, table.c.correct.is_(None))
-                .values(correct=correct, feedback_at=utcnow())
+                .values(correct=correct, feedback_at=now, true_label=true_label)
             ).rowcount
             if changed:
+                if true_label is not None:
+                    self._label(session, request_id, true_label, now)
                 return True, correct
             row = session.get(PredictionRow, request_id)
             return False, row.correct if row is not None else None
+
+    def _label(self, session, request_id: str, true_label: str, now: datetime) -> None:
+        table = PredictionRow.__table__
+        row = session.execute(select(table).where(table.c.request_id == request_id)).one()
+        delay_s = max(0.0, (now - row.at).total_seconds())
+        session.execute(
+            update(table).where(table.c.request_id == request_id).values(label_delay_s=delay_s)
+        )
+        rollup.move_to_labelled(session, row._mapping, true_label, delay_s)
 
     def flush(self) -> int:
         """Write what was remembered since the last flush; returns how many rows."""
@@ -138,11 +162,19 @@ class PredictionLog:
                 pending, self._pending = self._pending, []
             if not pending:
                 return 0
-            rows = [_row(p, at) for p, at in pending]
+            # One row per request id (the last remembered wins), each with its prediction.
+            latest = {p.request_id: (p, at) for p, at in pending}
+            unique = list(latest.values())
+            rows = [_row(p, at) for p, at in unique]
 
             def commit(start: int, stop: int) -> None:
+                batch = rows[start:stop]
                 with self.db.write() as session:
-                    session.execute(self._insert, rows[start:stop])
+                    inserted = set(session.execute(self._insert, batch).scalars())
+                    # RETURNING names the rows written now: a repeated id counts once.
+                    rollup.add_predictions(
+                        session, (r for r in batch if r["request_id"] in inserted)
+                    )
 
             try:
                 refused = commit_isolating(len(rows), commit)
@@ -151,8 +183,8 @@ class PredictionLog:
                     self._pending[:0] = pending
                 raise
             for index, exc in refused:
-                self._set_aside(pending[index][0], exc)
-            return len(pending) - len(refused)
+                self._set_aside(unique[index][0], exc)
+            return len(unique) - len(refused)
 
     def _set_aside(self, prediction: Prediction, exc: Exception) -> None:
         """A row the database refused: counted, reported, and never retried."""

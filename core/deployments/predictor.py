@@ -176,6 +176,7 @@ class Predictor:
                 experiment_id,
                 variant,
                 arm,
+                predictions["confidence"],
             )
         )
         if experiment_id:
@@ -240,16 +241,23 @@ class Predictor:
             raise ValidationError(
                 f"unknown label {true_label!r}; expected one of: {', '.join(found.labels)}"
             )
-        first, correct = self.predictions.claim(request_id, found.predicted_class == true_label)
+        first, correct = self.predictions.claim(
+            request_id, found.predicted_class == true_label, true_label
+        )
         if first:
             self.tracker.record_feedback(found.deployment_id, found.model_ref, bool(correct))
             self.canaries.observe_feedback(found.canary_arm, bool(correct))
             if found.experiment_id:
-                self._record_for_experiment(
+                hit = 1.0 if correct else 0.0
+                self._record_for_experiment(  # only the metrics the experiment declares
                     found.experiment_id,
                     request_id,
                     found.variant,
-                    {"accuracy": 1.0 if correct else 0.0},
+                    {  # per-class recall and precision are per-request 0/1 outcomes too
+                        "accuracy": hit,
+                        f"recall.{true_label}": hit,
+                        f"precision.{found.predicted_class}": hit,
+                    },
                 )
         return {
             "request_id": request_id,

@@ -97,6 +97,8 @@ def default_metric_kind(name: str) -> MetricKind:
     lowered = name.lower()
     if lowered in _BINARY_NAMES or lowered.endswith(_BINARY_SUFFIXES):
         return MetricKind.BINARY
+    if lowered.startswith(("recall.", "precision.")):  # recall.owl: from feedback, per class
+        return MetricKind.BINARY
     return MetricKind.CONTINUOUS
 
 

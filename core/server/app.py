@@ -26,6 +26,7 @@ from core.server.routers import (
     health,
     models,
     oip,
+    quality,
     serving,
     tokens,
 )
@@ -85,6 +86,16 @@ def create_app(
     app.add_middleware(BodyLimit, limit=max_upload_bytes)
     problems.install(app)
     app.include_router(serving.serving_router(require_predict_token), responses=problems.APP_ERRORS)
-    for resource in (health, models, deployments, canaries, experiments, events, tokens, oip):
+    for resource in (
+        health,
+        models,
+        deployments,
+        canaries,
+        experiments,
+        events,
+        tokens,
+        quality,
+        oip,
+    ):
         app.include_router(resource.router, responses=problems.APP_ERRORS)
     return app

@@ -9,6 +9,7 @@ import data.auth_tables  # noqa: F401
 import data.canary_tables  # noqa: F401
 import data.deployment_tables  # noqa: F401
 import data.experiment_tables  # noqa: F401
+import data.quality_tables  # noqa: F401
 import data.server_tables  # noqa: F401
 import data.tables  # noqa: F401  (registers the tables on the metadata)
 

@@ -68,7 +68,7 @@ def test_alert_rules_are_valid_and_pass_their_unit_tests():
         [PROMTOOL, "check", "rules", str(RULES / "alerts.yml")], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "3 rules found" in check.stdout
+    assert "4 rules found" in check.stdout
     test = subprocess.run(
         [PROMTOOL, "test", "rules", str(RULES / "alerts_test.yml")],
         capture_output=True,
@@ -84,4 +84,5 @@ def test_alert_rules_name_the_seed_alerts():
         "ModelInferenceLatencyHigh": "model_inference_latency_p95 > 1000",
         "ModelErrorRateHigh": "model_error_rate > 5",
         "ABTestSignificantResult": "ab_test_confidence > 0.95",
+        "ModelPredictionDrift": "model_prediction_drift == 1",
     }

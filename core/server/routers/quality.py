@@ -1,0 +1,53 @@
+"""``GET /quality/{deployment_id}``: model quality from ground truth for viewers, per version,
+over a rolling window or all-time (the same report as ``nightscan quality --json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from core.errors import NotFoundError
+from core.server.schemas import Problem
+from core.server.security import Viewer
+
+router = APIRouter(prefix="/quality", tags=["quality"])
+
+
+@router.get(
+    "/experiment/{experiment_id}",
+    responses={401: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}},
+)
+def experiment_quality(
+    experiment_id: str,
+    request: Request,
+    _who: Viewer,
+    window: str = Query("all", max_length=20, description="30m, 1h, 7d ... or all."),
+) -> dict[str, Any]:
+    """The same report per variant of an A/B experiment."""
+    from core.quality.service import jsonable, parse_window, quality_for_experiment
+
+    span = parse_window(window)
+    return jsonable(quality_for_experiment(request.app.state.manager.db, experiment_id, span))
+
+
+@router.get(
+    "/{deployment_id}",
+    responses={401: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}},
+)
+def deployment_quality(
+    deployment_id: str,
+    request: Request,
+    _who: Viewer,
+    version: str | None = Query(None, max_length=100, description="Only this version."),
+    window: str = Query("all", max_length=20, description="30m, 1h, 7d ... or all."),
+) -> dict[str, Any]:
+    """Confusion matrix, per-class precision/recall/F1 (Wilson and bootstrap intervals),
+    macro/micro-F1, calibration bins and ECE, label coverage and delay, and the drift look."""
+    from core.quality.service import jsonable, parse_window, quality_for_deployment
+
+    span = parse_window(window)
+    report = quality_for_deployment(request.app.state.manager.db, deployment_id, version, span)
+    if version is not None and not report.groups:
+        raise NotFoundError(f"no predictions of version {version!r} in {deployment_id!r}")
+    return jsonable(report)
