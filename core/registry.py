@@ -199,27 +199,18 @@ class ModelRegistry:
         return metadata
 
     def _check_loadable(self, weights: bytes, metadata: ModelMetadata) -> None:
-        from inference.architectures import UnknownArchitectureError
+        from core.weights_intake import fitting
 
-        try:
-            self._build(weights, metadata)
-        except UnknownArchitectureError as exc:
-            raise ValidationError(str(exc)) from None
-        except (ValueError, RuntimeError) as exc:
-            raise ValidationError(
-                f"weights do not fit architecture {metadata.architecture!r}: {exc}"
-            ) from None
+        fitting(metadata, lambda: self._build(weights, metadata))
 
     @staticmethod
     def _build(weights: bytes, metadata: ModelMetadata) -> torch.nn.Module:
+        from core.weights_intake import num_classes_of
         from inference.architectures import build_model
         from inference.weights import load_into, state_dict_from_bytes
 
-        cfg = metadata.training_config
-        num_classes = int(cfg.get("num_classes") or len(cfg.get("labels") or []) or 0)
-        if num_classes < 2:
-            raise ValueError("training_config needs 'labels' (or 'num_classes') with 2+ classes")
-        model = build_model(metadata.architecture, num_classes, cfg.get("features"))
+        features = metadata.training_config.get("features")
+        model = build_model(metadata.architecture, num_classes_of(metadata), features)
         load_into(model, state_dict_from_bytes(weights))
         return model.eval()
 

@@ -70,7 +70,8 @@ def fuzz(url: str, token: str | None, args: argparse.Namespace, report: Path) ->
     if token:
         command += ["--header", f"Authorization: Bearer {token}"]
     print(f"contract: {'admin token' if token else 'no token'}: {' '.join(command[3:5])} ...")
-    return subprocess.run(command, check=False).returncode
+    # Run in the temporary folder: schemathesis keeps a crash cache in its working directory.
+    return subprocess.run(command, check=False, cwd=report.parent).returncode
 
 
 def main() -> int:

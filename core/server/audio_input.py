@@ -77,15 +77,13 @@ def from_json_body(raw: bytes, limits: AudioLimits) -> Waveform:
     """``{"audio": [...], "sample_rate": n}``; large bodies must hold mono samples."""
     from pydantic import ValidationError as PydanticValidationError
 
-    from core.server.schemas import WaveformRequest
+    from core.server.schemas import WaveformRequest, first_problem
 
     if len(raw) <= SMALL_JSON_BYTES:
         try:
             body = WaveformRequest.model_validate_json(raw)
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise ValidationError(f"invalid JSON body: {where}: {first.get('msg')}") from None
+            raise ValidationError(f"invalid JSON body: {first_problem(exc)}") from None
         return from_samples(body.audio, body.sample_rate, limits)
     split = split_numeric_array(raw, "audio", limits.max_samples)
     if split is None or not isinstance(split.rest, dict) or split.rest.get("audio", 0) is not None:

@@ -17,7 +17,7 @@ from core.errors import PayloadTooLargeError, ValidationError
 from core.server.audio_input import SMALL_JSON_BYTES, Waveform, from_samples
 from core.server.json_samples import loads_bounded, split_numeric_array
 from core.server.limits import AudioLimits
-from core.server.schemas import InferRequestV2
+from core.server.schemas import InferRequestV2, first_problem
 
 INPUT_NAME = "waveform"
 
@@ -45,9 +45,7 @@ def parse_infer_request(
     try:
         request = InferRequestV2.model_validate(document)
     except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise ValidationError(f"invalid inference request: {where}: {first.get('msg')}") from None
+        raise ValidationError(f"invalid inference request: {first_problem(exc)}") from None
     data, rate = _tensor_values(request, binary, cut, limits)
     return request, from_samples(data, rate, limits)
 

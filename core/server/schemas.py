@@ -122,6 +122,12 @@ class InferResponseV2(BaseModel):
     outputs: list[InferTensor]
 
 
+def first_problem(exc: Any) -> str:
+    """``where: what`` of a pydantic ValidationError's first error, for a one-line detail."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg')}"
+
+
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema with its ``$defs`` written in place, for a request body given
     through ``openapi_extra`` (a ``#/$defs`` reference would not resolve in the document)."""

@@ -185,3 +185,18 @@ def test_a_wrong_method_is_405_with_every_allowed_method(hostile) -> None:
         r = hostile.client.request(method, path)
         assert r.status_code == 405 and r.headers["allow"] == allowed, (path, r.headers)
         assert isinstance(r.json()["detail"], str)
+
+
+def test_identifiers_inside_configuration_bodies(hostile, kit) -> None:
+    """Ids in a deployment or experiment configuration follow the same rule as in a path."""
+    _, admin = get_token_store().create("admin", "config-admin")
+    auth = {"authorization": f"Bearer {admin}"}
+    long_id = "d" * 201
+    bodies = [
+        ("/deployments", {"model_id": kit.MODEL, "version": "v1.0.0", "deployment_id": long_id}),
+        ("/deployments", {"model_id": kit.MODEL, "version": "v1.0.0", "deployment_id": "a\tb"}),
+        ("/experiments", {"experiment_id": long_id, "name": "x"}),
+    ]
+    for path, body in bodies:
+        r = hostile.client.post(path, json=body, headers=auth)
+        assert r.status_code == 422, (path, r.status_code, r.text)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from core.server.deps import Manager
 from core.server.identifiers import TEXT, Id, reject_nul
 from core.server.problems import ACTION_ERRORS
+from core.server.resources import DeploymentView
 from core.server.security import Admin, Operator
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -19,7 +20,7 @@ class Reason(BaseModel):
     reason: str = Field("", max_length=500, pattern=TEXT)
 
 
-@router.get("", response_model=list[dict[str, Any]])
+@router.get("", response_model=list[DeploymentView])
 def list_deployments(mgr: Manager, include_stopped: bool = Query(False)) -> list[dict[str, Any]]:
     out = []
     for info in mgr.list_deployments(include_stopped=include_stopped):
@@ -30,7 +31,7 @@ def list_deployments(mgr: Manager, include_stopped: bool = Query(False)) -> list
     return out
 
 
-@router.get("/{deployment_id}", response_model=dict[str, Any])
+@router.get("/{deployment_id}", response_model=DeploymentView)
 def deployment_status(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
     """Configuration, revisions and the live metrics of one deployment."""
     return mgr.get_status(deployment_id)
@@ -54,7 +55,7 @@ def deployment_history(
 
 
 @router.post(
-    "", status_code=201, response_model=dict[str, Any], responses=ACTION_ERRORS, tags=["actions"]
+    "", status_code=201, response_model=DeploymentView, responses=ACTION_ERRORS, tags=["actions"]
 )
 def deploy(body: dict[str, Any], who: Admin, mgr: Manager) -> dict[str, Any]:
     """Deploy a version (admin). The body holds DeploymentConfig fields."""
@@ -67,7 +68,7 @@ def deploy(body: dict[str, Any], who: Admin, mgr: Manager) -> dict[str, Any]:
 
 
 @router.delete(
-    "/{deployment_id}", response_model=dict[str, Any], responses=ACTION_ERRORS, tags=["actions"]
+    "/{deployment_id}", response_model=DeploymentView, responses=ACTION_ERRORS, tags=["actions"]
 )
 def undeploy(
     deployment_id: Id,
@@ -82,7 +83,7 @@ def undeploy(
 
 @router.post(
     "/{deployment_id}/rollback",
-    response_model=dict[str, Any],
+    response_model=DeploymentView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )

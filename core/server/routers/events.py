@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from core.server.deps import Audit
 from core.server.identifiers import MAX_ROW_ID, PRINTABLE
 from core.server.problems import AUTH_ERRORS
+from core.server.resources import AuditEntryView, EventView
 from core.server.security import Viewer
 
 router = APIRouter(tags=["events"])
 
 
-@router.get("/events", response_model=list[dict[str, Any]])
+@router.get("/events", response_model=list[EventView])
 def events(
     after_id: int | None = Query(
         None, ge=0, le=MAX_ROW_ID, description="Only events newer than this id."
@@ -33,7 +34,7 @@ def events(
     return [e.to_dict() for e in found]
 
 
-@router.get("/audit", response_model=list[dict[str, Any]], responses=AUTH_ERRORS)
+@router.get("/audit", response_model=list[AuditEntryView], responses=AUTH_ERRORS)
 def audit(
     _who: Viewer,
     log: Audit,

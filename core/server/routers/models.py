@@ -20,6 +20,7 @@ from core.server.identifiers import (
     spelled_both_ways,
 )
 from core.server.problems import ACTION_ERRORS
+from core.server.resources import Deleted, ModelView, StatusChangeView
 from core.server.security import Admin, Operator, Viewer
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -40,7 +41,7 @@ class TagChange(BaseModel):
     remove: list[BodyId] = Field(default_factory=list, max_length=100)
 
 
-@router.get("", response_model=list[dict[str, Any]])
+@router.get("", response_model=list[ModelView])
 def list_models(
     registry: Registry,
     model_id: QueryId = None,
@@ -68,12 +69,12 @@ def compare_models(
     return registry.compare_models(parse_model_ref(a), parse_model_ref(b))
 
 
-@router.get("/{model_id}/{version}", response_model=dict[str, Any])
+@router.get("/{model_id}/{version}", response_model=ModelView)
 def show_model(model_id: Id, version: Id, registry: Registry) -> dict[str, Any]:
     return registry.get_model(model_id, version).to_dict()
 
 
-@router.get("/{model_id}/{version}/history", response_model=list[dict[str, Any]])
+@router.get("/{model_id}/{version}/history", response_model=list[StatusChangeView])
 def model_status_history(model_id: Id, version: Id, registry: Registry) -> list[dict[str, Any]]:
     """Lifecycle changes of one version, oldest first."""
     registry.get_model(model_id, version)  # 404 for an unknown version
@@ -82,7 +83,7 @@ def model_status_history(model_id: Id, version: Id, registry: Registry) -> list[
 
 @router.post(
     "/{model_id}/{version}/status",
-    response_model=dict[str, Any],
+    response_model=ModelView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
@@ -98,7 +99,7 @@ def change_model_status(
 
 @router.post(
     "/{model_id}/{version}/tags",
-    response_model=dict[str, Any],
+    response_model=ModelView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
@@ -112,7 +113,7 @@ def change_model_tags(
 
 @router.delete(
     "/{model_id}/{version}",
-    response_model=dict[str, str],
+    response_model=Deleted,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
