@@ -154,11 +154,16 @@ class DemoServices:
         rate_per_s: float = 8.0,
         monitor_interval_s: float = 5.0,
         director_interval_s: float = 2.0,
+        canary: dict | None = None,
+        with_canary: bool = True,
     ) -> None:
         self.port = port
         self.rate_per_s = rate_per_s
         self.monitor_interval_s = monitor_interval_s
         self.director_interval_s = director_interval_s
+        self.canary = canary  # the canary section for the demo's rollout (demo_canary.py)
+        self.with_canary = with_canary
+        self.canary_traffic = None
         self.server = None
         self.traffic = None
         self.staging_traffic = None
@@ -205,7 +210,23 @@ class DemoServices:
             feedback_share=0.8,
             label_noise=FEEDBACK_LABEL_NOISE,
         ).start()
+        if self.with_canary:
+            self._start_canary(TrafficSimulator)
         return self
+
+    def _start_canary(self, traffic_simulator) -> None:
+        from core.demo_canary import start_demo_canary
+
+        said = start_demo_canary(DEMO_DEPLOYMENT, self.canary)
+        if said:
+            self._notify(said, "information")
+        # The deployment's own traffic (no experiment), labelled: both arms of a canary see it.
+        self.canary_traffic = traffic_simulator(
+            self.url,
+            rate_per_s=max(1.0, self.rate_per_s / 2),
+            deployment_id=DEMO_DEPLOYMENT,
+            feedback_share=0.5,
+        ).start()
 
     def _set_target(self, experiment_id: str | None) -> None:
         if self.traffic is not None:
@@ -235,7 +256,10 @@ class DemoServices:
     def stop(self) -> None:
         """Traffic first, then the director and the monitor, then the server (which drains
         and flushes)."""
-        services = (self.traffic, self.staging_traffic, self.director, self.monitor, self.server)
+        services = (
+            self.traffic, self.staging_traffic, self.canary_traffic, self.director, self.monitor,
+            self.server,
+        )  # fmt: skip
         for service in services:
             if service is not None:
                 service.stop()

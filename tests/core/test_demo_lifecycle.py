@@ -22,9 +22,11 @@ from core.demo import (
     DemoServices,
     reset_demo_home,
 )
+from core.demo_canary import start_demo_canary
 from core.demo_director import next_experiment, running_experiment
 from core.deployments import DeploymentConfig, get_deployment_manager
 from core.errors import ConflictError
+from core.events import recent_events
 from core.experiments import ExperimentConfig, ExperimentStatus, get_ab_test_manager
 from core.experiments.models import ExperimentInfo
 from core.server.presence import ServerPresence
@@ -68,7 +70,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 180.0)
 def test_traffic_outlives_experiments_and_refusals_are_reported(fast_demo_home) -> None:
     ab = get_ab_test_manager()
     services = DemoServices(
-        port=0, rate_per_s=20, monitor_interval_s=0.2, director_interval_s=0.2
+        port=0, rate_per_s=20, monitor_interval_s=0.2, director_interval_s=0.2, with_canary=False
     ).start()
     notices: list[tuple[str, str]] = []
     try:
@@ -178,3 +180,28 @@ def test_reset_starts_a_demo_home_over_and_refuses_any_other_home(sqlite_ctx) ->
     assert refused.returncode == 4, refused.stderr
     assert "someone_elses_model" in refused.stderr and "Traceback" not in refused.stderr
     assert get_model_registry().exists("someone_elses_model", "v1.0.0")
+
+
+def test_the_demo_canary_moves_step_by_step_and_promotes(fast_demo_home) -> None:
+    # The demo's rollout on a fast clock: seconds per step instead of minutes.
+    fast = {"steps": [5, 25, 50, 100], "step_seconds": 2.0, "analysis_interval_s": 0.5,
+            "min_samples": 10, "calibration_samples": 20}  # fmt: skip
+    manager = get_deployment_manager()
+    services = DemoServices(port=0, rate_per_s=20, monitor_interval_s=0.5, canary=fast).start()
+    try:
+        assert manager.canaries.active(DEMO_DEPLOYMENT) is not None
+        said = services.notices()
+        assert any("canary wildlife_detector:v2.1.0 started" in m for m, _ in said), said
+        wait_for(lambda: manager.get_deployment(DEMO_DEPLOYMENT).version == "v2.1.0",
+                 "the canary to be promoted")  # fmt: skip
+        status = manager.canaries.status(DEMO_DEPLOYMENT)
+        assert status["state"] == "promoted" and status["requests"]["canary"] >= 10
+        weights = [e.data["weight"] for e in reversed(recent_events(kind="canary.stepped"))]
+        assert weights == [25.0, 50.0]
+        registry = get_model_registry()
+        assert registry.get_model(DEMO_MODEL, "v2.1.0").status is ModelStatus.DEPLOYED
+        assert registry.get_model(DEMO_MODEL, "v2.0.0").status is ModelStatus.RETIRED
+    finally:
+        services.stop()
+    # Restarted on a promoted home, the demo starts no second canary.
+    assert start_demo_canary(DEMO_DEPLOYMENT, fast) is None
