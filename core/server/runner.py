@@ -26,8 +26,12 @@ def make_server(
     """uvicorn over the app. ``access_log`` prints one line per request (``nightscan serve``
     does; the console and tests do not, their terminal is not a log). uvicorn sets up its
     loggers when the config is built, so both are arguments here, not attributes to set later."""
+    from core.experiments.manager import load_statistics
     from core.server.app import create_app
 
+    # The app's background threads (alerts, canary judge, experiment monitor) analyse: their
+    # first scipy import must not run in two threads at once, so it happens here, in this one.
+    load_statistics()
     config = uvicorn.Config(
         app or create_app(),
         host=host,
