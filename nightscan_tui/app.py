@@ -42,9 +42,8 @@ class Services(Protocol):
 
     def stop(self) -> None: ...
 
-    def notices(self) -> list[tuple[str, str]]:
-        """(message, severity) to show since the last call (requests refused, ...)."""
-        ...
+    # Optional: ``notices() -> list[tuple[str, str]]``, (message, severity) to show since the
+    # last call (an experiment ended, requests are refused); the console polls it every second.
 
 
 IDLE_GC_CHECK_S = 1.0
@@ -226,7 +225,8 @@ class NightScanApp(App[None]):
     def _show_service_notices(self) -> None:
         # What the services say (an experiment ended, requests are refused) is news: a toast,
         # so the operator hears it on any screen.
-        for message, severity in self.services.notices() if self.services else []:
+        notices = getattr(self.services, "notices", None)  # optional for a Services
+        for message, severity in notices() if notices else []:
             self.notify(message, title="Demo", severity=severity, timeout=8)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import IO, Any
@@ -38,6 +39,19 @@ from core.experiments.store import ExperimentStore
 from data.types import utcnow
 
 ResultLike = dict[str, Any] | tuple[str, str, str, dict[str, float]]
+
+_STATISTICS_LOCK = threading.Lock()
+
+
+def load_statistics() -> None:
+    """Import the analysis, stopping and bandit modules (scipy: about a second) if they are not
+    yet loaded. Not at module import, so `experiment list` never pays for them; and one thread
+    at a time, because scipy's import breaks when two threads run it at once (a partially
+    initialised module). Servers call this before their background threads start."""
+    with _STATISTICS_LOCK:
+        import core.experiments.analysis  # noqa: F401
+        import core.experiments.bandit  # noqa: F401
+        import core.experiments.stopping  # noqa: F401
 
 
 class ABTestManager:
@@ -288,7 +302,8 @@ class ABTestManager:
     # ---- analysis, auto-stop, bandits -----------------------------------------------------------
 
     def analyze_experiment(self, experiment_id: str) -> dict[str, Any]:
-        from core.experiments.analysis import build_analysis  # scipy: on first use (CLI start-up)
+        load_statistics()
+        from core.experiments.analysis import build_analysis
 
         info = self.store.get(experiment_id)
         return build_analysis(
@@ -307,6 +322,7 @@ class ABTestManager:
         config = self._config(experiment_id)
         if not config.is_bandit:
             raise ConflictError(f"experiment {experiment_id} uses a fixed allocation")
+        load_statistics()
         from core.experiments.bandit import bandit_allocation
         from core.experiments.stopping import metric_arms
 
@@ -338,6 +354,7 @@ class ABTestManager:
         info = self.store.get(experiment_id)
         if info.status is not ExperimentStatus.RUNNING:
             return []
+        load_statistics()
         from core.experiments.analysis import srm_check
         from core.experiments.stopping import auto_stop_decision, metric_epochs
 

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from core.experiments.manager import ABTestManager, get_ab_test_manager
+from core.experiments.manager import ABTestManager, get_ab_test_manager, load_statistics
 from core.experiments.models import CheckAction
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,9 @@ class ExperimentMonitor:
     def start(self) -> ExperimentMonitor:
         if self.running:
             return self
-        # Every pass analyses: load the statistics (scipy, about a second) here, while the
-        # caller starts up, not in the first pass, where the import would hold up the threads
-        # that serve requests. The CLI's listing commands never start a monitor, so never pay.
-        import core.experiments.analysis  # noqa: F401
+        # Every pass analyses: load the statistics here, while the caller starts up, not in
+        # the first pass, where the import would hold up the threads that serve requests.
+        load_statistics()
 
         self._stop.clear()
         self._thread = threading.Thread(

@@ -42,7 +42,12 @@ def make_server(
     ``access_log`` prints one line per request (``nightscan serve`` does; the console and tests
     do not, their terminal is not a log). uvicorn sets up its loggers when the config is built,
     so both are arguments here, not attributes to set later."""
+    from core.experiments.manager import load_statistics
     from core.server.app import create_app
+
+    # The app's background threads (alerts, canary judge, experiment monitor) analyse: their
+    # first scipy import must not run in two threads at once, so it happens here, in this one.
+    load_statistics()
 
     exposed = not is_loopback(host) and not insecure_open_predict
     if app is None:
