@@ -61,7 +61,7 @@ class DeploymentManager:
         self.performance_tracker.set_remote_sources(self.snapshots.latest, self.snapshots.history)
         self.metrics = ServingMetrics()
         self.metrics.add_collector(LiveGauges(self, experiment_confidences))
-        self.metrics.add_collector(QualityGauges(self))
+        self.metrics.add_collector(QualityGauges(self, ctx.db))
         self.loader = ModelLoader(self.registry, on_batch=self.metrics.batch_hook)
         self.serving = LocalServing(self.store, self.registry, self.loader, self._track)
         self.canaries = CanaryController(CanaryStore(self.store), self.serving, clock)

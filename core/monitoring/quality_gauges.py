@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from core.monitoring.serving_view import ServingView
+    from data.database import Database
 
 log = logging.getLogger(__name__)
 WINDOW = timedelta(hours=24)
 
 
 class QualityGauges(Collector):
-    def __init__(self, manager: Any) -> None:
+    def __init__(self, manager: ServingView, db: Database) -> None:
         self.manager = manager
+        self.db = db
 
     def describe(self):  # dynamic families; nothing to pre-register
         return []
@@ -67,9 +72,8 @@ class QualityGauges(Collector):
             labels=["deployment", "version"],
         )
         mgr = self.manager
-        with mgr.pool.lock:
-            deployments = sorted(mgr.pool.deployments)
-        service = QualityService(mgr.db)
+        deployments = sorted(mgr.served_deployments())
+        service = QualityService(self.db)
         for deployment_id in deployments:
             try:
                 report = service.report(Scope(deployment_id=deployment_id), WINDOW)
