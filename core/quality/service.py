@@ -33,7 +33,10 @@ def parse_window(text: str | None) -> timedelta | None:
             f"invalid window {text!r}; use a positive number with s, m, h, d or w "
             "(e.g. 30m, 1h, 7d) or 'all'"
         )
-    return timedelta(seconds=float(match[1]) * UNITS[match[2]])
+    try:
+        return timedelta(seconds=float(match[1]) * UNITS[match[2]])
+    except OverflowError:
+        raise ValidationError(f"window {text!r} is longer than any history") from None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ from core.server.schemas import Problem
 from core.server.security import Viewer
 
 router = APIRouter(prefix="/quality", tags=["quality"])
+# What parse_window accepts, bounded so that no window overflows a timedelta: 'all', or a
+# positive number (up to 6 digits and 3 decimals) with a unit.
+WINDOW_PATTERN = r"^(all|[1-9][0-9]{0,5}(\.[0-9]{1,3})?[smhdw]|0\.[0-9]{0,2}[1-9][smhdw])$"
 
 
 @router.get(
@@ -22,7 +25,9 @@ def experiment_quality(
     experiment_id: str,
     request: Request,
     _who: Viewer,
-    window: str = Query("all", max_length=20, description="30m, 1h, 7d ... or all."),
+    window: str = Query(
+        "all", pattern=WINDOW_PATTERN, description="30m, 1h, 7d ... (at most 6 digits) or all."
+    ),
 ) -> dict[str, Any]:
     """The same report per variant of an A/B experiment."""
     from core.quality.service import jsonable, parse_window, quality_for_experiment
@@ -40,7 +45,9 @@ def deployment_quality(
     request: Request,
     _who: Viewer,
     version: str | None = Query(None, max_length=100, description="Only this version."),
-    window: str = Query("all", max_length=20, description="30m, 1h, 7d ... or all."),
+    window: str = Query(
+        "all", pattern=WINDOW_PATTERN, description="30m, 1h, 7d ... (at most 6 digits) or all."
+    ),
 ) -> dict[str, Any]:
     """Confusion matrix, per-class precision/recall/F1 (Wilson and bootstrap intervals),
     macro/micro-F1, calibration bins and ECE, label coverage and delay, and the drift look."""
