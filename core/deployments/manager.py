@@ -55,7 +55,7 @@ class DeploymentManager:
         self.db = ctx.db
         self.registry: ModelRegistry = get_model_registry()
         self.store = DeploymentStore(ctx.db, self.registry, ctx.audit)
-        self.violations = check_and_repair(self.store)  # an older database may need it
+        self.violations = self._check_invariants()
         self.performance_tracker = PerformanceTracker()
         self.snapshots = SnapshotStore(ctx.db)
         self.performance_tracker.set_remote_sources(self.snapshots.latest, self.snapshots.history)
@@ -72,6 +72,16 @@ class DeploymentManager:
             self.store, self.serving, self.performance_tracker, self.canaries, self.snapshots,
             monitor=self,
         )  # fmt: skip
+
+    def _check_invariants(self) -> list:
+        """An older database may break the invariants (invariants.py): report and repair them.
+        Never a reason not to start: a failed check (another process repairing at the same
+        moment, say) is logged and the next start checks again."""
+        try:
+            return check_and_repair(self.store)
+        except Exception:
+            log.exception("the deployment invariant check failed")
+            return []
 
     def _track(self, deployment_id: str, served: ServedModel) -> None:
         self.performance_tracker.set_gauges(
