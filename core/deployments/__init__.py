@@ -7,8 +7,7 @@ The names below load on first use (PEP 562), so importing one submodule (the CLI
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from core.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "DeploymentConfig": "core.deployments.config",
@@ -21,9 +20,4 @@ _EXPORTS = {
     "SecondSample": "core.deployments.tracker",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'core.deployments' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

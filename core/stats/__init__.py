@@ -5,8 +5,7 @@ and a command that lists deployments must not pay for importing scipy (about 1 s
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from core.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "BinaryStats": "core.stats.summary",
@@ -48,9 +47,4 @@ _EXPORTS = {
     "welch_t_test": "core.stats.frequentist",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'core.stats' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
