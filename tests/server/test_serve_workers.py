@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -24,10 +25,13 @@ from model_helpers import register_version
 from sqlmodel import col, select
 
 from core import get_context
+from core.auth import get_token_store
 from core.deployments import DeploymentConfig, get_deployment_manager
+from core.deployments.sections import CanaryConfig
 from core.events import recent_events
 from core.server.presence import live_servers
 from core.server.workers import WORKER_HEADER
+from data.canary_tables import CanarySampleRow
 from data.deployment_tables import PredictionRow
 from inference.synthetic import generate_call
 
@@ -82,10 +86,15 @@ def fresh(method: str, url: str, **kwargs) -> httpx.Response:
         return client.request(method, url, **kwargs)
 
 
-def predict(url: str, wav: bytes) -> tuple[str, int]:
+def predict_body(url: str, wav: bytes) -> tuple[dict, int]:
     r = fresh("POST", f"{url}/predict", files={"file": ("call.wav", wav, "audio/wav")})
     assert r.status_code == 200, r.text
-    return r.json()["request_id"], int(r.headers[WORKER_HEADER])
+    return r.json(), int(r.headers[WORKER_HEADER])
+
+
+def predict(url: str, wav: bytes) -> tuple[str, int]:
+    body, pid = predict_body(url, wav)
+    return body["request_id"], pid
 
 
 def predict_until(url: str, wav: bytes, wanted: set[int], acked: dict[str, int]) -> None:
@@ -143,6 +152,9 @@ def cross_worker_feedback(url: str, acked: dict[str, int]) -> tuple[str, int, in
 
 def test_two_workers_share_the_port_and_the_totals(ctx) -> None:
     register_version("wd", "v1.0.0")
+    register_version("wd", "v2.0.0", seed=1)
+    _info, token = get_token_store().create("operator", "ops")
+    auth = {"Authorization": f"Bearer {token}"}
     get_deployment_manager().deploy_model(
         DeploymentConfig(model_id="wd", version="v1.0.0", deployment_id=DEP)
     )
@@ -166,6 +178,16 @@ def test_two_workers_share_the_port_and_the_totals(ctx) -> None:
             assert body["status"] == "ready"
             assert body["deployments"][0]["deployment_id"] == DEP
 
+        # An operator's health check is answered by a real probe in either worker.
+        checked: set[int] = set()
+        for _ in range(MAX_REQUESTS):
+            r = fresh("POST", f"{server.url}/deployments/{DEP}/health", headers=auth)
+            assert r.status_code == 200 and r.json()["healthy"] is True, r.text
+            checked.add(int(r.headers[WORKER_HEADER]))
+            if first <= checked:
+                break
+        assert first <= checked
+
         # Either worker's /metrics counts the host's requests.
         assert metrics_from_every_worker(server.url, first) == dict.fromkeys(first, len(acked))
 
@@ -188,6 +210,21 @@ def test_two_workers_share_the_port_and_the_totals(ctx) -> None:
         assert server.workers() == second
         predict_until(server.url, wav, second, acked)
         assert metrics_from_every_worker(server.url, second) == dict.fromkeys(second, len(acked))
+
+        # A canary at 50 %: both workers serve it and count its arms in canary_sample.
+        get_deployment_manager().deploy_model(
+            DeploymentConfig(model_id="wd", version="v2.0.0", deployment_id=DEP,
+                             canary_deployment=True,
+                             canary=CanaryConfig(steps=(50, 100), step_seconds=3600))
+        )  # fmt: skip
+        canary_by: set[int] = set()
+        with ThreadPoolExecutor(4) as pool:
+            while not second <= canary_by:
+                assert len(acked) < 2 * MAX_REQUESTS, f"canary answered only by {canary_by}"
+                for body, pid in pool.map(lambda _: predict_body(server.url, wav), range(8)):
+                    acked[body["request_id"]] = pid
+                    if body["model_version"].endswith("v2.0.0"):
+                        canary_by.add(pid)
 
         # SIGTERM while requests are in flight: whatever was acknowledged is logged.
         def burst() -> None:
@@ -214,4 +251,18 @@ def test_two_workers_share_the_port_and_the_totals(ctx) -> None:
     rows = logged(acked)
     assert set(rows) == set(acked), f"{len(acked) - len(rows)} acknowledged predictions lost"
     assert live_servers(get_context().db) == []
+
+    # Every request either worker answered during the canary is in its tallies, per arm.
+    canary_id = next(r.canary_id for r in rows.values() if r.canary_id is not None)
+    logged_arms = Counter(r.canary_arm for r in rows.values() if r.canary_id == canary_id)
+    with get_context().db.session() as session:
+        samples = session.exec(
+            select(CanarySampleRow).where(CanarySampleRow.canary_id == canary_id)
+        ).all()
+    tallied = Counter()
+    for sample in samples:
+        tallied[sample.arm] += sample.requests
+    assert tallied == logged_arms and set(tallied) == {"stable", "canary"}
+    canary_pids = {acked[r.request_id] for r in rows.values() if r.canary_id == canary_id}
+    assert second <= canary_pids
     assert "Traceback" not in server.log(), server.log()
