@@ -191,6 +191,18 @@ def test_two_workers_share_the_port_and_the_totals(ctx) -> None:
         # Either worker's /metrics counts the host's requests.
         assert metrics_from_every_worker(server.url, first) == dict.fromkeys(first, len(acked))
 
+        # A console on this home sees each worker apart and their sum (their snapshots).
+        tracker = get_deployment_manager().performance_tracker
+        deadline = time.monotonic() + 60
+        while True:
+            apart = tracker.by_process(DEP)
+            counted = sum(m.requests_in_window for m in apart.values())
+            if {int(key.rsplit(":", 1)[1]) for key in apart} >= first and counted == len(acked):
+                break
+            assert time.monotonic() < deadline, (apart, len(acked))
+            time.sleep(0.5)
+        assert tracker.get_current_metrics(DEP).requests_in_window == len(acked)
+
         # Feedback reaching the other worker joins the prediction through the database.
         request_id, predicted_by, answered_by = cross_worker_feedback(server.url, acked)
         assert predicted_by != answered_by
