@@ -245,9 +245,7 @@ def one_run(args: argparse.Namespace, sizes: list[int], console, workers: int = 
                 task = progress.add_task(f"/predict, concurrency {c}", total=n)
                 wall, latencies = run_load(url, c, n, progress, task)
                 p50, p95 = np.percentile(np.array(latencies) * 1000, [50, 95])
-                rows.append(
-                    Row(workers, c, n, n / wall, p50, p95, c / forward, forward * 1000)
-                )
+                rows.append(Row(workers, c, n, n / wall, p50, p95, c / forward, forward * 1000))
             task = progress.add_task("GET /health, concurrency 1", total=args.requests)
             _, floor = run_load(url, 1, args.requests, progress, task, "/health")
     finally:
