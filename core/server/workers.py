@@ -173,11 +173,14 @@ class WorkerPool:
         deadline = time.monotonic() + timeout_s
         for worker in live:
             try:
-                worker.proc.wait(max(0.1, deadline - time.monotonic()))
+                code = worker.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("worker %d did not stop in time: killed", worker.index)
+                self.on_line(f"warning    worker {worker.index} did not stop in time: killed")
                 worker.proc.kill()
                 worker.proc.wait()
+                continue
+            if code != 0:
+                self.on_line(f"warning    worker {worker.index} stopped with exit code {code}")
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -273,6 +276,9 @@ def worker_main(argv: list[str] | None = None) -> int:
         threading.Thread(
             target=_watch_parent, args=(args.parent, server), name="parent-watch", daemon=True
         ).start()
+    # uvicorn re-raises the signal it stopped on once it is done, under the handler it found:
+    # with the default one SIGTERM would end the process before the flush below.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run(sockets=[sock])
     finally:

@@ -278,3 +278,4 @@ def test_two_workers_share_the_port_and_the_totals(ctx) -> None:
     canary_pids = {acked[r.request_id] for r in rows.values() if r.canary_id == canary_id}
     assert second <= canary_pids
     assert "Traceback" not in server.log(), server.log()
+    assert "warning    worker" not in server.log(), server.log()  # each stopped cleanly, flushed
