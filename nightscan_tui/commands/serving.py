@@ -74,6 +74,11 @@ def serve(
     manager = get_deployment_manager()
     lines = ServeLog(lambda: served_here(manager), _log_line).start()
     presence = announce_when_started(server, ctx.db)  # so CLIs on this home ask this server
+    import signal
+
+    # uvicorn re-raises SIGTERM once drained, under the handler it found: with the default one
+    # the process would end before the flush below (SIGINT raises KeyboardInterrupt instead).
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run()
     finally:

@@ -279,3 +279,27 @@ def test_two_workers_share_the_port_and_the_totals(ctx) -> None:
     assert second <= canary_pids
     assert "Traceback" not in server.log(), server.log()
     assert "warning    worker" not in server.log(), server.log()  # each stopped cleanly, flushed
+
+
+def test_one_process_stops_cleanly_on_sigterm(sqlite_ctx) -> None:
+    """Without --workers too: SIGTERM (systemd, docker stop) drains and withdraws the server
+    instead of ending the process before its flush."""
+    register_version("wd", "v1.0.0")
+    get_deployment_manager().deploy_model(
+        DeploymentConfig(model_id="wd", version="v1.0.0", deployment_id=DEP)
+    )
+    server = ServedWorkers("--no-access-log")
+    try:
+        server.wait_until_announced()
+        wav = call_wav()
+        r = fresh("POST", f"{server.url}/predict", files={"file": ("call.wav", wav, "audio/wav")})
+        assert r.status_code == 200 and WORKER_HEADER not in r.headers  # one process: no header
+        request_id = r.json()["request_id"]
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=120) == 0, server.log()
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+    assert live_servers(get_context().db) == []
+    assert request_id in logged([request_id])
