@@ -115,8 +115,17 @@ class WorkerPool:
     # ---- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> WorkerPool:
+        from core.errors import ConflictError
+
         # Shared: the workers accept from this socket; reuse-port: it only holds the port.
-        self._sock = bind_socket(self.host, self.port, listen=not REUSE_PORT, reuse_port=REUSE_PORT)
+        try:
+            self._sock = bind_socket(
+                self.host, self.port, listen=not REUSE_PORT, reuse_port=REUSE_PORT
+            )
+        except OSError as exc:
+            raise ConflictError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc} (port in use?)"
+            ) from None
         self._sock.set_inheritable(not REUSE_PORT)
         self.metrics_dir = tempfile.mkdtemp(prefix="nightscan-metrics-")
         self._slots = [self._spawn(i) for i in range(self.workers)]

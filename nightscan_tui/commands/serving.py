@@ -118,6 +118,8 @@ def _serve_workers(
         out.print(f"[yellow]warning:[/] listening on {host}, reachable beyond this machine")
         if insecure_open_predict:
             out.print("[bold red]INSECURE:[/] /predict and /feedback take no token")
+        else:
+            out.print("/predict and /feedback need a token (nightscan token create viewer NAME)")
     lines = ServeLog(lambda: {}, _log_line).start()  # events once here, not once per worker
     presence = ServerPresence(ctx.db, pool.url)
     announced = threading.Event()

@@ -303,3 +303,18 @@ def test_one_process_stops_cleanly_on_sigterm(sqlite_ctx) -> None:
             server.proc.wait()
     assert live_servers(get_context().db) == []
     assert request_id in logged([request_id])
+
+
+def test_a_busy_port_is_one_line_and_an_exit_code(sqlite_ctx) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "nightscan_tui.cli", "serve", "--port", str(port),
+             "--workers", "2"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
