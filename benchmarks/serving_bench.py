@@ -4,7 +4,10 @@ number of requests each), next to the same model run in-process in batches of th
 (the ceiling on this machine) and one forward pass. Appends the numbers to RESULTS.md.
 
     .venv/bin/python benchmarks/serving_bench.py [--requests 300] [--concurrency 1,8,32]
-        [--runs 2] [--cpu 1] [--max-batch-size 16] [--max-batch-delay-ms 2] [--no-append]
+        [--runs 2] [--cpu 1] [--max-batch-size 16] [--max-batch-delay-ms 2] [--workers 1,2]
+        [--no-append]
+
+``--workers 1,2`` measures ``nightscan serve --workers W`` for each W (issue 13).
 
 Goals (issue 4): throughput at concurrency 32 >= 0.8 x the in-process ceiling at batch 32;
 p50 latency at concurrency 1 within 3 ms of one forward pass.
@@ -93,6 +96,7 @@ async def _load(url: str, concurrency: int, requests: int, warmup: int, path: st
 
 @dataclass
 class Row:
+    workers: int
     concurrency: int
     requests: int
     throughput: float
@@ -209,7 +213,7 @@ class Run:
     floor_ms: float  # p50 of GET /health at concurrency 1: HTTP alone
 
 
-def one_run(args: argparse.Namespace, sizes: list[int], console) -> Run:
+def one_run(args: argparse.Namespace, sizes: list[int], console, workers: int = 1) -> Run:
     import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -219,7 +223,7 @@ def one_run(args: argparse.Namespace, sizes: list[int], console) -> Run:
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "nightscan_tui.cli", "--home", str(home), "serve", "--port",
-         str(port)],
+         str(port), "--workers", str(workers)],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -241,7 +245,7 @@ def one_run(args: argparse.Namespace, sizes: list[int], console) -> Run:
                 task = progress.add_task(f"/predict, concurrency {c}", total=n)
                 wall, latencies = run_load(url, c, n, progress, task)
                 p50, p95 = np.percentile(np.array(latencies) * 1000, [50, 95])
-                rows.append(Row(c, n, n / wall, p50, p95, c / forward, forward * 1000))
+                rows.append(Row(workers, c, n, n / wall, p50, p95, c / forward, forward * 1000))
             task = progress.add_task("GET /health, concurrency 1", total=args.requests)
             _, floor = run_load(url, 1, args.requests, progress, task, "/health")
     finally:
@@ -265,6 +269,7 @@ def main() -> None:
     parser.add_argument("--cpu", type=float, default=1, help="the deployment's resources.cpu")
     parser.add_argument("--max-batch-size", type=int, help="default: the deployment default")
     parser.add_argument("--max-batch-delay-ms", type=float, help="default: the deployment default")
+    parser.add_argument("--workers", default="1", help="serve --workers values, e.g. 1,2")
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     from core.deployments.config import BatchingSettings
@@ -280,21 +285,24 @@ def main() -> None:
 
     console = Console()
     load_before = os.getloadavg()[0]
+    workers = [int(w) for w in args.workers.split(",")]
     runs = []
     for i in range(args.runs):
-        console.print(f"run {i + 1}/{args.runs}")
-        runs.append(one_run(args, sizes, console))
+        for w in workers:  # alternating within a run, so both see the same background load
+            console.print(f"run {i + 1}/{args.runs}, {w} worker(s)")
+            runs.append(one_run(args, sizes, console, w))
 
     table = Table(title="/predict over HTTP vs the in-process ceiling (small_cnn, 1 s clips)")
-    for col in ("run", "concurrency", "requests", "req/s", "p50 ms", "p95 ms",
+    for col in ("run", "workers", "concurrency", "requests", "req/s", "p50 ms", "p95 ms",
                 "ceiling req/s", "batch fwd ms", "of ceiling"):  # fmt: skip
         table.add_column(col, justify="right")
     lines = []
     for i, run in enumerate(runs, 1):
         for r in run.rows:
-            cells = [str(i), str(r.concurrency), str(r.requests), f"{r.throughput:.1f}",
-                     f"{r.p50_ms:.2f}", f"{r.p95_ms:.2f}", f"{r.ceiling:.1f}",
-                     f"{r.batch_ms:.2f}", f"{r.throughput / r.ceiling:.2f}"]  # fmt: skip
+            cells = [str(i), str(r.workers), str(r.concurrency), str(r.requests),
+                     f"{r.throughput:.1f}", f"{r.p50_ms:.2f}", f"{r.p95_ms:.2f}",
+                     f"{r.ceiling:.1f}", f"{r.batch_ms:.2f}",
+                     f"{r.throughput / r.ceiling:.2f}"]  # fmt: skip
             table.add_row(*cells)
             lines.append("| " + " | ".join(cells) + " |")
     console.print(table)
@@ -302,6 +310,7 @@ def main() -> None:
     verdicts = []
     for i, run in enumerate(runs, 1):
         by_c = {r.concurrency: r for r in run.rows}
+        i = f"{i} ({run.rows[0].workers} worker(s))" if run.rows else i
         fwd = by_c[1].batch_ms if 1 in by_c else run.forward_ms  # measured next to that phase
         if 32 in by_c:
             share = by_c[32].throughput / by_c[32].ceiling
@@ -319,8 +328,8 @@ def main() -> None:
         return
     cpu = cpu_model()
     command = "python benchmarks/serving_bench.py " + " ".join(sys.argv[1:])
-    header = ("| run | concurrency | requests | req/s | p50 ms | p95 ms | ceiling req/s "
-              "| batch fwd ms | of ceiling |\n|" + "---:|" * 9)  # fmt: skip
+    header = ("| run | workers | concurrency | requests | req/s | p50 ms | p95 ms "
+              "| ceiling req/s | batch fwd ms | of ceiling |\n|" + "---:|" * 10)  # fmt: skip
     text = "\n".join([
         f"\n## Serving: /predict over HTTP vs in-process ({datetime.now():%Y-%m-%d %H:%M})\n",
         f"`{command.strip()}` - nproc {os.cpu_count()}, {cpu}, Python {platform.python_version()}"

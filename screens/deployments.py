@@ -98,7 +98,9 @@ class DeploymentsScreen(ListDetailScreen):
         history = tracker.history(deployment_id, WINDOW_S)
         canaries = manager.canaries
         canary = canaries.status(deployment_id) if canaries.active(deployment_id) else None
-        payload = {"info": info, "metrics": metrics, "history": history, "canary": canary}
+        processes = tracker.by_process(deployment_id)
+        payload = {"info": info, "metrics": metrics, "history": history, "canary": canary,
+                   "processes": processes}  # fmt: skip
         self.post_if_current(LiveSample(payload))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
@@ -234,6 +236,7 @@ class DeploymentsScreen(ListDetailScreen):
             fmt.now_ts(),
             self.tones,
             canary=payload.get("canary"),
+            processes=payload.get("processes"),
         )
 
     def after_action(self) -> None:

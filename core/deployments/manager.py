@@ -58,7 +58,9 @@ class DeploymentManager:
         self.violations = self._check_invariants()
         self.performance_tracker = PerformanceTracker()
         self.snapshots = SnapshotStore(ctx.db)
-        self.performance_tracker.set_remote_sources(self.snapshots.latest, self.snapshots.history)
+        self.performance_tracker.set_remote_sources(
+            self.snapshots.latest, self.snapshots.history, self.snapshots.by_process
+        )
         self.metrics = ServingMetrics()
         self.metrics.add_collector(LiveGauges(self, experiment_confidences))
         self.metrics.add_collector(QualityGauges(self, ctx.db))

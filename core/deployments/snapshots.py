@@ -1,9 +1,16 @@
-"""Performance snapshots in the database: written by the serving process every few seconds,
-read by consoles and CLIs in other processes (or on other machines with PostgreSQL)."""
+"""Performance snapshots in the database: written by each serving process every few seconds,
+read by consoles and CLIs in other processes (or on other machines with PostgreSQL).
+
+Each row names the process that wrote it (``process``: host and pid, inside ``metrics``), so
+that several processes serving one deployment (``nightscan serve --workers N``, or several
+hosts) add up: ``latest`` merges the newest row of every process, ``history`` sums the seconds,
+and ``by_process`` keeps them apart."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,6 +27,7 @@ from data.types import utcnow
 SNAPSHOT_EVERY_S = 5.0
 FRESH_FOR_S = 60.0  # an older snapshot means nobody is serving it now
 KEEP_FOR = timedelta(hours=6)
+PROCESS_KEY = "process"
 log = logging.getLogger(__name__)
 
 
@@ -31,6 +39,7 @@ class SnapshotStore:
         self._last_second: dict[str, float] = {}
         self._lock = threading.Lock()
         self.set_aside = 0  # snapshots the database refused (see data.poison)
+        self.process = f"{socket.gethostname()[:60]}:{os.getpid()}"
 
     def maybe_persist(
         self, tracker: PerformanceTracker, deployment_ids: list[str], force: bool = False
@@ -56,7 +65,7 @@ class SnapshotStore:
                         "deployment_id": deployment_id,
                         "model_version": metrics.model_version,
                         "at": utcnow(),
-                        "metrics": metrics.to_dict(),
+                        "metrics": {**metrics.to_dict(), PROCESS_KEY: self.process},
                         "samples": [list(s.__dict__.values()) for s in samples],
                     }
                 )
@@ -99,8 +108,8 @@ class SnapshotStore:
         except Exception:
             log.exception("could not record the set-aside snapshot")
 
-    def latest(self, deployment_id: str) -> PerformanceMetrics | None:
-        cutoff = datetime.now(UTC) - timedelta(seconds=FRESH_FOR_S)
+    def _fresh_rows(self, deployment_id: str, seconds: float) -> list[PerformanceSnapshotRow]:
+        cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
         query = (
             select(PerformanceSnapshotRow)
             .where(
@@ -108,16 +117,28 @@ class SnapshotStore:
                 col(PerformanceSnapshotRow.at) >= cutoff,
             )
             .order_by(col(PerformanceSnapshotRow.id).desc())
-            .limit(1)
         )
         with self.db.session() as session:
-            row = session.exec(query).first()
-        return PerformanceMetrics.from_dict(row.metrics) if row else None
+            return list(session.exec(query).all())
+
+    def by_process(self, deployment_id: str) -> dict[str, PerformanceMetrics]:
+        """The newest fresh snapshot of every process serving the deployment."""
+        newest: dict[str, PerformanceMetrics] = {}
+        for row in self._fresh_rows(deployment_id, FRESH_FOR_S):
+            metrics = dict(row.metrics)
+            process = str(metrics.pop(PROCESS_KEY, ""))
+            if process not in newest:
+                newest[process] = PerformanceMetrics.from_dict(metrics)
+        return newest
+
+    def latest(self, deployment_id: str) -> PerformanceMetrics | None:
+        """The deployment's numbers over every process that serves it (see ``merge``)."""
+        return merge(list(self.by_process(deployment_id).values()))
 
     def history(self, deployment_id: str, seconds: float) -> list[SecondSample]:
         cutoff = datetime.now(UTC) - timedelta(seconds=seconds + SNAPSHOT_EVERY_S)
         query = (
-            select(PerformanceSnapshotRow.samples)
+            select(PerformanceSnapshotRow.metrics, PerformanceSnapshotRow.samples)
             .where(
                 PerformanceSnapshotRow.deployment_id == deployment_id,
                 col(PerformanceSnapshotRow.at) >= cutoff,
@@ -126,11 +147,78 @@ class SnapshotStore:
         )
         with self.db.session() as session:
             batches = session.exec(query).all()
-        by_second: dict[float, SecondSample] = {}
+        # A later copy of a second from the same process is more complete; processes add up.
+        by_second: dict[float, dict[str, SecondSample]] = {}
         horizon = time.time() - seconds
-        for batch in batches:
+        for metrics, batch in batches:
+            process = str((metrics or {}).get(PROCESS_KEY, ""))
             for values in batch or []:
                 sample = SecondSample(*values)
                 if sample.t >= horizon:
-                    by_second[sample.t] = sample  # a later copy of a second is more complete
-        return [by_second[t] for t in sorted(by_second)]
+                    by_second.setdefault(sample.t, {})[process] = sample
+        return [sum_second(list(by_second[t].values())) for t in sorted(by_second)]
+
+
+def sum_second(samples: list[SecondSample]) -> SecondSample:
+    """One second of several processes: counts add, the mean is weighted, p95 is the largest
+    (an upper bound: the processes' latencies are not kept)."""
+    if len(samples) == 1:
+        return samples[0]
+    requests = sum(s.requests for s in samples)
+    mean = sum(s.average_latency_ms * s.requests for s in samples) / requests if requests else 0.0
+    return SecondSample(
+        samples[0].t,
+        requests,
+        sum(s.errors for s in samples),
+        mean,
+        max(s.p95_latency_ms for s in samples),
+    )
+
+
+def merge(parts: list[PerformanceMetrics]) -> PerformanceMetrics | None:
+    """Several processes' numbers for one deployment as one: requests, errors, labels, rates,
+    queues, memory and CPU add up; the mean latency and the accuracy are weighted; the
+    percentiles are the largest of the processes' (an upper bound, conservative for alerts)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    newest = max(parts, key=lambda m: m.timestamp)
+    requests = sum(m.requests_in_window for m in parts)
+    errors = sum(m.errors_in_window for m in parts)
+    labelled = [m for m in parts if m.accuracy is not None and m.feedback_in_window]
+    feedback = sum(m.feedback_in_window for m in parts)
+    batches: dict[int, int] = {}
+    for m in parts:
+        for size, count in m.batch_size_distribution.items():
+            batches[size] = batches.get(size, 0) + count
+    busy = [m for m in parts if m.requests_in_window] or parts
+    return PerformanceMetrics(
+        deployment_id=newest.deployment_id,
+        model_version=newest.model_version,
+        timestamp=newest.timestamp,
+        requests_per_second=sum(m.requests_per_second for m in parts),
+        average_latency_ms=(
+            sum(m.average_latency_ms * m.requests_in_window for m in parts) / requests
+            if requests
+            else 0.0
+        ),
+        p50_latency_ms=max(m.p50_latency_ms for m in busy),
+        p95_latency_ms=max(m.p95_latency_ms for m in busy),
+        p99_latency_ms=max(m.p99_latency_ms for m in busy),
+        error_rate=errors / requests * 100 if requests else 0.0,
+        memory_usage_mb=sum(m.memory_usage_mb for m in parts),
+        cpu_usage_percent=sum(m.cpu_usage_percent for m in parts),
+        queue_depth=sum(m.queue_depth for m in parts),
+        accuracy=(
+            sum(m.accuracy * m.feedback_in_window for m in labelled)
+            / sum(m.feedback_in_window for m in labelled)
+            if labelled
+            else None
+        ),
+        feedback_in_window=feedback,
+        batch_size_distribution=batches,
+        requests_in_window=requests,
+        errors_in_window=errors,
+        window_seconds=newest.window_seconds,
+    )

@@ -152,6 +152,7 @@ class PerformanceTracker:
         self._usage_lock = threading.Lock()
         self._snapshot_source: Callable[[str], PerformanceMetrics | None] | None = None
         self._history_source: Callable[[str, float], list[SecondSample]] | None = None
+        self._process_source: Callable[[str], dict[str, PerformanceMetrics]] | None = None
 
     # ---- recording ---------------------------------------------------------------------
 
@@ -208,9 +209,17 @@ class PerformanceTracker:
         self,
         snapshot: Callable[[str], PerformanceMetrics | None],
         history: Callable[[str, float], list[SecondSample]],
+        processes: Callable[[str], dict[str, PerformanceMetrics]] | None = None,
     ) -> None:
-        """Where to look when this process serves nothing for a key (persisted snapshots)."""
+        """Where to look when this process serves nothing for a key (persisted snapshots),
+        and where each serving process's own numbers are (``by_process``)."""
         self._snapshot_source, self._history_source = snapshot, history
+        self._process_source = processes
+
+    def by_process(self, deployment_id: str) -> dict[str, PerformanceMetrics]:
+        """``{"host:pid": numbers}`` of every process serving the deployment (their last
+        snapshots, up to a few seconds old); empty without a source."""
+        return self._process_source(deployment_id) if self._process_source else {}
 
     # ---- reading -----------------------------------------------------------------------
 

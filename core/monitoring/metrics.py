@@ -12,6 +12,7 @@ rules use are gauges computed at scrape time from the performance tracker and th
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess mode
 
 
 class ServingMetrics:
@@ -33,6 +35,7 @@ class ServingMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._collectors: list[Collector] = []  # scrape-time gauges (see render)
         self.requests = Counter(
             "nightscan_requests",
             "Inference requests by deployment, version, experiment variant and outcome.",
@@ -73,9 +76,21 @@ class ServingMetrics:
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
+        self._collectors.append(collector)
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The exposition. Under ``nightscan serve --workers N`` ($PROMETHEUS_MULTIPROC_DIR set
+        by the parent), counters and histograms are the host's: every worker's, a dead one's
+        included; the scrape-time gauges are those of the process that answers."""
+        if not os.environ.get(MULTIPROC_ENV):
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry(auto_describe=True)
+        multiprocess.MultiProcessCollector(registry)
+        for collector in self._collectors:
+            registry.register(collector)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 class LiveGauges(Collector):

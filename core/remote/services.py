@@ -118,6 +118,10 @@ class RemoteTracker:
         found = self.client.get(f"/deployments/{part(deployment_id)}/metrics")["metrics"]
         return PerformanceMetrics.from_dict(found) if found else None
 
+    def by_process(self, deployment_id: str) -> dict[str, PerformanceMetrics]:
+        found = self.client.get(f"/deployments/{part(deployment_id)}/metrics")
+        return {k: PerformanceMetrics.from_dict(m) for k, m in found.get("processes", {}).items()}
+
     def history(self, deployment_id: str, seconds: float = 900) -> list[SecondSample]:
         path = f"/deployments/{part(deployment_id)}/history"
         found = self.client.get(path, seconds=int(min(max(seconds, 1), 900)))

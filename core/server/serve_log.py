@@ -55,8 +55,11 @@ class ServeLog:
         served: Callable[[], Mapping[str, str]],
         emit: Callable[[str], None],
         interval_s: float = POLL_S,
+        *,
+        events: bool = True,
     ) -> None:
         self._served = served
+        self._events = events  # a worker of ``serve --workers`` leaves them to its parent
         self._emit = emit
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -77,6 +80,8 @@ class ServeLog:
         for line in reconcile_lines(self._serving, now):
             self._emit(line)
         self._serving = now
+        if not self._events:
+            return
         for event in recent_events(after_id=self._last_event, limit=500):
             self._emit(event_line(event))
             self._last_event = max(self._last_event, event.id)

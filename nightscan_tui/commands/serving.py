@@ -33,15 +33,29 @@ def serve(
             "--access-log/--no-access-log", help="Print one line per HTTP request (uvicorn's)."
         ),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=256,
+            help="Serving processes sharing the port (default 1; keep workers x the "
+            "deployments' resources.cpu within the cores).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP inference endpoint (FastAPI on uvicorn) over this home's deployments.
 
     Prints a line per request (unless --no-access-log), per reconcile (this process starts or
-    stops serving a version) and per event (canary steps, rollbacks, alerts, auto-stops)."""
+    stops serving a version) and per event (canary steps, rollbacks, alerts, auto-stops).
+    With --workers N, N processes serve the same port (see the README's "Scaling out")."""
     from core import configure, get_context
 
     if home is not None:
         configure(home)
+    if workers > 1:
+        _serve_workers(host, port, workers, insecure_open_predict, access_log)
+        return
     from core.deployments import get_deployment_manager
     from core.server.runner import announce_when_started, is_loopback, make_server
     from core.server.serve_log import ServeLog, served_here
@@ -60,12 +74,73 @@ def serve(
     manager = get_deployment_manager()
     lines = ServeLog(lambda: served_here(manager), _log_line).start()
     presence = announce_when_started(server, ctx.db)  # so CLIs on this home ask this server
+    import signal
+
+    # uvicorn re-raises SIGTERM once drained, under the handler it found: with the default one
+    # the process would end before the flush below (SIGINT raises KeyboardInterrupt instead).
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run()
     finally:
         presence.stop()
         lines.stop()
         ctx.close()  # flushes the experiment result writer
+
+
+def _serve_workers(
+    host: str, port: int, workers: int, insecure_open_predict: bool, access_log: bool
+) -> None:
+    """The supervising parent: binds once, starts the workers, restarts the dead, and on
+    SIGTERM/SIGINT stops them gracefully and waits."""
+    import os
+    import signal
+    import threading
+
+    from core import get_context
+    from core.server.presence import ServerPresence
+    from core.server.runner import is_loopback
+    from core.server.serve_log import ServeLog
+    from core.server.workers import WorkerPool, wait_until_accepting
+
+    ctx = get_context()
+    # The workers read the same home and database as this process, whatever chose them.
+    os.environ["NIGHTSCAN_HOME"] = str(ctx.settings.home)
+    os.environ["NIGHTSCAN_DATABASE_URL"] = ctx.settings.database_url
+    pool = WorkerPool(host, port, workers, insecure_open_predict, access_log, on_line=_log_line)
+    signal.signal(signal.SIGTERM, pool.request_stop)
+    signal.signal(signal.SIGINT, pool.request_stop)
+    pool.start()
+    out.print(
+        f"serving {ctx.settings.home} on {pool.url} with {workers} worker processes "
+        f"(pids {', '.join(map(str, pool.pids()))}; Ctrl+C stops)"
+    )
+    if not is_loopback(host):
+        out.print(f"[yellow]warning:[/] listening on {host}, reachable beyond this machine")
+        if insecure_open_predict:
+            out.print("[bold red]INSECURE:[/] /predict and /feedback take no token")
+        else:
+            out.print("/predict and /feedback need a token (nightscan token create viewer NAME)")
+    lines = ServeLog(lambda: {}, _log_line).start()  # events once here, not once per worker
+    presence = ServerPresence(ctx.db, pool.url)
+    announced = threading.Event()
+
+    def announce() -> None:
+        if wait_until_accepting(pool.url, pool.stopping):
+            presence.start()
+            announced.set()
+
+    announcer = threading.Thread(target=announce, name="server-announce", daemon=True)
+    announcer.start()
+    try:
+        pool.watch()
+    finally:
+        pool.request_stop()
+        announcer.join(10)
+        if announced.is_set():
+            presence.stop()  # first: no CLI should pick a server that is draining
+        pool.stop()
+        lines.stop()
+        ctx.close()
 
 
 def _log_line(line: str) -> None:

@@ -148,6 +148,21 @@ def canary_block(c: dict[str, Any], tones: Tones) -> Text:
     return text
 
 
+def process_table(processes: dict[str, Any], tones: Tones) -> Text:
+    """Each serving process's last snapshot (``serve --workers N``, several hosts); the
+    numbers above are their sum."""
+    text = Text(f"Host total above, over {len(processes)} processes:\n", style="bold")
+    text.append(f"{'process':<28} {'req/s':>8} {'p95 ms':>8} {'err %':>6} {'cpu %':>6}\n",
+                style=tones.style("muted"))  # fmt: skip
+    for key in sorted(processes):
+        m = processes[key]
+        text.append(
+            f"{key[-28:]:<28} {m.requests_per_second:>8,.1f} {m.p95_latency_ms:>8,.1f} "
+            f"{m.error_rate:>6.1f} {m.cpu_usage_percent:>6.0f}\n"
+        )
+    return text
+
+
 class LivePanel(VerticalScroll):
     ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
@@ -165,6 +180,8 @@ class LivePanel(VerticalScroll):
     LivePanel #live-batches { margin-top: 1; height: auto; }
     LivePanel #live-canary { height: auto; margin-bottom: 1; display: none; }
     LivePanel #live-canary.-active { display: block; }
+    LivePanel #live-processes { height: auto; margin-top: 1; display: none; }
+    LivePanel #live-processes.-active { display: block; }
     """
 
     def __init__(self, id: str | None = None) -> None:
@@ -185,6 +202,7 @@ class LivePanel(VerticalScroll):
                 yield Sparkline([], summary_function=summary, id=f"spark-{key}")
                 yield Static("", id=f"value-{key}", classes="live-value")
         yield Static("", id="live-batches")
+        yield Static("", id="live-processes")
 
     def watch_deployment(self, deployment_id: str | None) -> None:
         """A different deployment: forget the previous one's gauge readings."""
@@ -202,6 +220,7 @@ class LivePanel(VerticalScroll):
         now: float,
         tones: Tones,
         canary: dict[str, Any] | None = None,
+        processes: dict[str, Any] | None = None,
     ) -> None:
         self.watch_deployment(info.deployment_id)
         self.border_title = f"Live · {info.deployment_id} · last {WINDOW_S // 60} min"
@@ -229,6 +248,11 @@ class LivePanel(VerticalScroll):
         dist = metrics.batch_size_distribution if metrics else {}
         queue = metrics.queue_depth if metrics else 0
         self.query_one("#live-batches", Static).update(batch_chart(dist, queue, capacity, tones))
+        several = processes is not None and len(processes) > 1
+        block = self.query_one("#live-processes", Static)
+        block.set_class(several, "-active")
+        if several:
+            block.update(process_table(processes, tones))
         self.updates += 1
 
     @staticmethod

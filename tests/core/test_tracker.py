@@ -260,3 +260,60 @@ def test_snapshots_are_seen_from_another_process(ctx) -> None:
     assert status["served_here"] is False
     assert status["metrics"]["requests_in_window"] == 6
     assert status["metrics"]["model_version"] == V1
+
+
+def test_snapshots_of_several_processes_add_up(ctx) -> None:
+    """Two serving processes of one deployment (``serve --workers 2``): a reader sees their
+    sum, each process apart, and the seconds of both added."""
+    first = _deploy_and_serve(requests=5)
+    second = DeploymentManager(ctx)  # another process on the same database
+    second.snapshots.process = "host:second"
+    audio = generate_call("owl", np.random.default_rng(2))
+
+    async def serve() -> None:
+        await asyncio.gather(*(second.run_inference(audio, deployment_id=DEP) for _ in range(3)))
+
+    asyncio.run(serve())
+    for mgr in (first, second):
+        assert mgr.snapshots.maybe_persist(mgr.performance_tracker, [DEP], force=True) == 1
+
+    reader = DeploymentManager(ctx)
+    apart = reader.snapshots.by_process(DEP)
+    assert sorted(m.requests_in_window for m in apart.values()) == [3, 5]
+    assert set(apart) == {first.snapshots.process, "host:second"}
+    total = reader.performance_tracker.get_current_metrics(DEP)
+    assert total.requests_in_window == 8 and total.feedback_in_window == 4
+    local = [mgr.performance_tracker.get_current_metrics(DEP) for mgr in (first, second)]
+    assert total.requests_per_second == pytest.approx(sum(m.requests_per_second for m in local))
+    assert total.p95_latency_ms == max(m.p95_latency_ms for m in local)
+    assert total.average_latency_ms == pytest.approx(
+        sum(m.average_latency_ms * m.requests_in_window for m in local) / 8
+    )
+    assert sum(s.requests for s in reader.performance_tracker.history(DEP)) == 8
+    second.close()
+
+
+def test_merge_weights_and_bounds() -> None:
+    from datetime import UTC, datetime
+
+    from core.deployments.snapshots import merge
+    from core.deployments.tracker import PerformanceMetrics
+
+    def part(requests: int, errors: int, mean: float, p95: float, accuracy, labelled: int):
+        return PerformanceMetrics(
+            deployment_id=DEP, model_version=V1, timestamp=datetime.now(UTC),
+            requests_per_second=requests / 60, average_latency_ms=mean, p50_latency_ms=mean,
+            p95_latency_ms=p95, p99_latency_ms=p95, error_rate=100 * errors / requests,
+            memory_usage_mb=100.0, cpu_usage_percent=50.0, queue_depth=1, accuracy=accuracy,
+            feedback_in_window=labelled, batch_size_distribution={1: requests},
+            requests_in_window=requests, errors_in_window=errors,
+        )  # fmt: skip
+
+    merged = merge([part(30, 3, 10.0, 20.0, 0.5, 4), part(10, 0, 30.0, 50.0, None, 0)])
+    assert merged.requests_in_window == 40 and merged.errors_in_window == 3
+    assert merged.error_rate == pytest.approx(7.5)
+    assert merged.average_latency_ms == pytest.approx(15.0)
+    assert merged.p95_latency_ms == 50.0 and merged.accuracy == 0.5
+    assert merged.memory_usage_mb == 200.0 and merged.queue_depth == 2
+    assert merged.batch_size_distribution == {1: 40}
+    assert merge([]) is None

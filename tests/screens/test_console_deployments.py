@@ -144,3 +144,33 @@ async def test_deploy_a_canary_pause_and_promote_it(console_home: Path) -> None:
         assert get_deployment_manager().get_deployment(DEPLOYMENT).version == "v2.0.0"
         await settle(pilot)
         assert str(screen.table.get_cell(DEPLOYMENT, "canary")) == "—"
+
+
+async def test_live_panel_shows_the_host_total_and_each_process(console_home: Path) -> None:
+    """Two serving processes (``serve --workers 2``) persist their own snapshots: the console
+    shows their sum above and each of them below."""
+    from core import get_context
+    from core.deployments.snapshots import SnapshotStore
+    from core.deployments.tracker import PerformanceTracker
+
+    for process, requests in (("host:101", 7), ("host:202", 5)):
+        tracker = PerformanceTracker()
+        for _ in range(requests):
+            tracker.record(DEPLOYMENT, "wildlife_detector:v1.1.0", 0.01, True)
+        store = SnapshotStore(get_context().db)
+        store.process = process
+        assert store.maybe_persist(tracker, [DEPLOYMENT], force=True) == 1
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, "3")
+        panel = app.screen.query_one(LivePanel)
+        block = panel.query_one("#live-processes", Static)
+        for _ in range(100):
+            if block.has_class("-active"):
+                break
+            await pilot.pause(0.1)
+        table = str(block.render())
+        assert "over 2 processes" in table and "host:101" in table and "host:202" in table
+        head = str(panel.query_one("#live-head", Static).render())
+        assert "12 requests in the last 60 s" in head

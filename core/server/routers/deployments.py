@@ -40,8 +40,16 @@ def deployment_status(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
 @router.get("/{deployment_id}/metrics", response_model=dict[str, Any])
 def deployment_metrics(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
     mgr.get_deployment(deployment_id)  # 404 for an unknown id
-    metrics = mgr.performance_tracker.get_current_metrics(deployment_id)
-    return {"deployment_id": deployment_id, "metrics": metrics.to_dict() if metrics else None}
+    """The rolling-window numbers; ``processes``: each serving process's last snapshot (the
+    workers of ``serve --workers N``, other hosts), keyed ``host:pid``."""
+    tracker = mgr.performance_tracker
+    metrics = tracker.get_current_metrics(deployment_id)
+    processes = {key: m.to_dict() for key, m in tracker.by_process(deployment_id).items()}
+    return {
+        "deployment_id": deployment_id,
+        "metrics": metrics.to_dict() if metrics else None,
+        "processes": processes,
+    }
 
 
 @router.get("/{deployment_id}/history", response_model=dict[str, Any])
