@@ -96,9 +96,12 @@ class NightScanApp(App[None]):
         self.collector = IdleCollector()
         self.cursor_blink = cursor_blink
         self.live_label = ""
+        self.live_short = ""  # what the header shows when live_label does not fit
         if isinstance(self.backend, RemoteBackend):
             b = self.backend
             self.live_label = f"attached · {b.location} · {b.user} ({b.role})"
+            host = b.location.split("://", 1)[-1]
+            self.live_short = f"{host} ({b.role})"
         # Set once the services' start() has returned (or failed): run_console waits on it
         # before stopping them, so a quit during start-up cannot leave a thread behind.
         self.services_settled = threading.Event()
@@ -154,7 +157,6 @@ class NightScanApp(App[None]):
         """Every binding: this screen's own (with why one is unavailable now), the focused
         widget's, and the global ones."""
         screen = self.screen
-        hints = getattr(screen, "DISABLED_HINTS", {})
         mutating = getattr(screen, "MUTATING", frozenset())
         here: list[tuple[str, str]] = []
         for binding in getattr(screen, "BINDINGS", []):
@@ -165,7 +167,8 @@ class NightScanApp(App[None]):
             if state is False and self.read_only and binding.action in mutating:
                 label += f" (read-only: {self.read_only_hint})"
             elif state is not True:
-                label += f" ({hints.get(binding.action, 'not available now')})"
+                why = getattr(screen, "disabled_reason", None)
+                label += f" ({why(binding.action) if why else 'not available now'})"
             here.append((self.get_key_display(binding), label))
         shared = list(NightScanScreen.SHARED_BINDINGS)
         here += [(self.get_key_display(b), b.description) for b in shared]

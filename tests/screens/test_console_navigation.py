@@ -92,24 +92,37 @@ async def test_read_only_refuses_and_hides_mutations(console_home: Path) -> None
         assert isinstance(app.screen, TransitionModal)
 
 
-async def test_filter_narrows_and_escape_returns_to_the_list(console_home: Path) -> None:
+async def test_filter_narrows_enter_keeps_it_and_escape_clears_it(console_home: Path) -> None:
     app = make_app(cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = app.screen.query_one("#versions", DataTable)
+        every = table.row_count
         await pilot.press("slash")
         filter_input = app.screen.query_one("#filter", Input)
         assert app.focused is filter_input
         filter_input.value = "model:wildlife"  # typing every key is slow; the event is the same
         await pilot.pause()
-        assert table.row_count == 3
-        await pilot.press("escape")
+        assert table.row_count == 3 < every
+        await pilot.press("enter")  # back to the list, the filter kept
         assert app.focused is table
+        assert table.row_count == 3 and table.border_subtitle == "filtered"
         await pilot.press("slash", *" v1.1")  # free text on top of the field filter
         await pilot.pause()
         assert table.row_count == 1
         assert [str(k.value) for k in table.rows] == ["wildlife_detector:v1.1.0"]
-        await pilot.press("escape", "4")
+        await pilot.press("escape")  # clears the filter and returns to the list
+        await pilot.pause()
+        assert app.focused is table and filter_input.value == ""
+        assert table.row_count == every and table.border_subtitle == ""
+        # A key this screen does not know is named, not silently matched against nothing.
+        filter_input.value = "colour:red"
+        await pilot.pause()
+        assert table.row_count == 0
+        assert table.border_subtitle == (
+            "filtered · unknown key colour: (keys: model, status, tag, arch); matched as text"
+        )
+        await pilot.press("slash", "escape", "4")
         await settle(pilot)
         feed = app.screen.query_one("#feed", DataTable)
         app.screen.query_one("#filter", Input).value = "severity:warning"
