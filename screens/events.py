@@ -114,7 +114,8 @@ class EventsScreen(ListDetailScreen):
         table.clear(columns=True)
         width = table.size.width or self.size.width
         self.fitted(width)
-        widths = {"time": 14, "type": 5, "severity": 8, "kind": 22, "source": 26}
+        # Kind and source are short ids; the message is what is read, so it gets the room.
+        widths = {"time": 14, "type": 5, "severity": 8, "kind": 18, "source": 16}
         cols = ["time", "type", "severity", "kind", "source", "message"]
         if width < 100:
             cols = ["time", "kind", "message"]

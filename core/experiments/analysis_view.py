@@ -52,6 +52,23 @@ class MetricResult:
     def has_data(self) -> bool:
         return self.control_n > 0 and self.treatment_n > 0
 
+    @property
+    def improvement(self) -> float | None:
+        """The relative change, signed by direction: positive means the treatment is better
+        (a lower latency too), as the registry's ``percentage_improvement`` is signed."""
+        if self.relative_lift is None:
+            return None
+        return self.relative_lift if self.higher_is_better else -self.relative_lift
+
+    @property
+    def improvement_ci(self) -> tuple[float | None, float | None] | None:
+        """The interval of ``improvement`` (the lift's interval, mirrored when lower is better)."""
+        ci = self.relative_lift_ci
+        if ci is None or self.higher_is_better:
+            return ci
+        low, high = ci
+        return (None if high is None else -high, None if low is None else -low)
+
     @classmethod
     def from_dict(cls, metric: str, d: dict[str, Any]) -> MetricResult:
         seq = d.get("sequential") or {}

@@ -204,7 +204,7 @@ def _analysis_view(found: dict[str, Any]):
             padding=(0, 1), collapse_padding=True, pad_edge=False,
         )  # fmt: skip
         table.add_column("metric", overflow="fold")
-        for column in (comp.control, comp.treatment, "lift [CI]", "p", "anytime p"):
+        for column in (comp.control, comp.treatment, "improvement [CI]", "p", "anytime p"):
             table.add_column(column, justify="right", overflow="fold")
         table.add_column("winner", overflow="fold")
         for r in comp.metrics:
@@ -216,12 +216,12 @@ def _analysis_view(found: dict[str, Any]):
                 continue
             winner = r.winner
             style = "" if winner is None else "bold green" if winner != comp.control else "yellow"
-            lift = "-" if r.relative_lift is None else f"{r.relative_lift * 100:+.1f}%"
+            lift = "-" if r.improvement is None else f"{r.improvement * 100:+.1f}%"
             table.add_row(
                 label,
                 f"{_fmt(r.control_mean, 3)}\nn={r.control_n}",
                 f"{_fmt(r.treatment_mean, 3)}\nn={r.treatment_n}",
-                f"{lift}\n{_pct_interval(r.relative_lift_ci)}",
+                f"{lift}\n{_pct_interval(r.improvement_ci)}",
                 f"{_fmt(r.p_value, 1)}\nHolm {_fmt(r.p_value_adjusted, 1)}",
                 _fmt(r.always_valid_p, 1),
                 Text(winner or "-", style=style),
@@ -229,6 +229,7 @@ def _analysis_view(found: dict[str, Any]):
         if comp.key in power:
             table.caption = (
                 f"{a.power_line(power[comp.key])}.  * primary metric  ↓ lower is better  "
+                "improvement: + means the treatment is better  "
                 "anytime p: always-valid (mSPRT), Holm-adjusted"
             )
         parts.append(table)

@@ -126,14 +126,15 @@ def metric_table(comparison: Comparison, tones: Tones) -> Table:
     table.add_column("metric", no_wrap=True)
     table.add_column(control, justify="right")
     table.add_column(treatment, justify="right")
-    table.add_column("lift [CI]", justify="right", no_wrap=True)
+    table.add_column("improvement [CI]", justify="right", no_wrap=True)
     table.add_column("p (Holm)", justify="right")
     table.add_column("p always-valid", justify="right")
     table.add_column("sig", justify="center")
     table.add_column("winner")
     for c in comparison.metrics:
-        lift = c.relative_lift
-        ci = _interval(c.relative_lift_ci)
+        # Signed by direction, as the registry's comparison: + is better, lower-is-better too.
+        lift = c.improvement
+        ci = _interval(c.improvement_ci)
         lift_text = "—" if lift is None else f"{lift * 100:+.1f}% {ci}"
         improvement = c.improvement_percent if c.significant else None
         winner = c.winner
@@ -224,7 +225,11 @@ def experiment_detail(
         title = comparison.title
         parts += [Text(""), _section(f"Metrics · {title}"), metric_table(comparison, tones)]
     parts += [
-        Text("★ primary · ↓ lower is better · p (Holm): fixed-horizon, adjusted", style="dim"),
+        Text(
+            "★ primary · ↓ lower is better · improvement: + means the treatment is better · "
+            "p (Holm): fixed-horizon, adjusted",
+            style="dim",
+        ),
         Text(""),
         recommendation(analysis, tones),
         Text(""),

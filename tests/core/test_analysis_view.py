@@ -70,3 +70,40 @@ def test_the_view_reads_every_field_and_tells_the_states_apart(ctx) -> None:
     assert ended.ended and ended.status == "stopped"
     line = ended.power_line(ended.power[0])
     assert "more units" not in line and line.endswith("(ended)")
+
+
+def test_improvement_is_signed_by_direction_as_the_registry_compare_is(ctx) -> None:
+    """A faster treatment: the latency's lift is negative, its improvement positive, and the
+    registry's comparison of the same two numbers says the same (+ means better)."""
+    from core import get_ab_test_manager
+    from core.comparison import percentage_improvement
+
+    register_models()
+    manager = get_ab_test_manager()
+    manager.create_experiment(config_dict("fast"))
+    manager.start_experiment("fast")
+    rng = np.random.default_rng(5)
+    manager.record_results(
+        [
+            (
+                "fast",
+                f"{v}-{i}",
+                v,
+                {"accuracy": 1.0, "confidence": 0.7, "inference_time": rng.normal(mean, 0.01)},
+            )
+            for v, mean in (("control", 0.25), ("treatment", 0.20))
+            for i in range(200)
+        ]
+    )
+    view = AnalysisView.from_dict(manager.analyze_experiment("fast"))
+    latency = next(m for m in view.comparisons[0].metrics if m.metric == "inference_time")
+    assert not latency.higher_is_better and latency.significant
+    assert latency.relative_lift is not None and latency.relative_lift < -0.1
+    assert latency.improvement == -latency.relative_lift
+    low, high = latency.improvement_ci
+    assert 0 < low < latency.improvement < high
+    assert (low, high) == (-latency.relative_lift_ci[1], -latency.relative_lift_ci[0])
+    registry = percentage_improvement(latency.control_mean, latency.treatment_mean, False)
+    assert registry is not None and registry > 0
+    assert abs(registry / 100 - latency.improvement) < 1e-9
+    assert latency.improvement_percent > 0  # the analysis dict's own field agrees

@@ -166,3 +166,74 @@ async def test_footer_rebuilds_leave_no_detached_keys_behind(console_home: Path)
         keys = list(footer.query(FooterKey))
         assert keys and all(node.is_attached for node, _cb in watchers)
         assert len(watchers) <= len(keys)
+
+
+async def test_help_lists_the_consoles_own_keys_before_textuals(console_home: Path) -> None:
+    from nightscan_tui.app import NightScanApp
+    from screens.modals.help import HelpModal
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, HelpModal)
+        rows = dict(modal.sections)["Everywhere"]
+        labels = [label for _key, label in rows]
+        ours = {b.description for b in NightScanApp.BINDINGS} | {
+            "Back: leave the detail view, the filter or a dialog"
+        }
+        back = labels.index("Back: leave the detail view, the filter or a dialog")
+        assert {"Help", "Quit"} <= set(labels[:back])
+        assert set(labels[: back + 1]) <= ours, labels
+        assert labels[back + 1 :], "Textual's own keys are listed too, after ours"
+
+
+async def test_events_give_the_message_the_room(console_home: Path) -> None:
+    """At 120 columns every column stays and the message is the widest of them."""
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        table = app.screen.query_one("#feed", DataTable)
+        widths = {str(c.key.value): c.width for c in table.columns.values()}
+        assert list(widths) == ["time", "type", "severity", "kind", "source", "message"]
+        assert widths["message"] >= 40
+        assert widths["message"] > 2 * max(w for k, w in widths.items() if k != "message")
+
+
+async def test_the_footer_says_how_many_keys_it_could_not_show(console_home: Path) -> None:
+    from textual.widgets._footer import FooterKey, FooterLabel
+
+    from screens.widgets.footer import LeanFooter
+
+    def shown_actions(app) -> list[str]:
+        found: list[str] = []
+        for _node, binding, _enabled, _tip in app.screen.active_bindings.values():
+            if binding.show and binding.action not in found:
+                found.append(binding.action)
+        return found
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=(60, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        footer = app.screen.query_one(LeanFooter)
+        keys = [k.action for k in footer.query(FooterKey)]
+        assert keys
+        everything = shown_actions(app)
+        assert len(keys) < len(everything)
+        more = footer.query_one("#footer-more", FooterLabel)
+        assert str(more.render()) == f"+{len(everything) - len(keys)} more: ? lists all"
+        assert keys == everything[: len(keys)]
+        await pilot.resize_terminal(220, 30)
+        await settle(pilot)
+        footer = app.screen.query_one(LeanFooter)
+        everything = [
+            k.action for k in footer.query(FooterKey) if not k.has_class("-command-palette")
+        ]
+        assert everything == shown_actions(app)
+        assert not footer.query("#footer-more")
