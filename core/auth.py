@@ -16,10 +16,10 @@ from sqlmodel import col, select
 
 from core.context import Context, get_context
 from core.errors import NightScanError, NotFoundError, ValidationError
+from core.roles import ROLES
 from data.auth_tables import ApiTokenRow
 from data.types import utcnow
 
-ROLES = ("viewer", "operator", "admin")
 TOKEN_PREFIX = "nso_"
 
 

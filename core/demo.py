@@ -5,10 +5,10 @@ experiment when one ends)."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from core.console_services import ServingServices
 from core.lifecycle import ModelStatus
 from core.registry import get_model_registry
 from core.training import train_and_register
@@ -139,10 +139,13 @@ def _seed_experiment(on_step: Callable[[str], None]) -> bool:
     return True
 
 
-class DemoServices:
+class DemoServices(ServingServices):
     """Server + traffic + experiment monitor + the director that keeps experiments coming, in
-    background threads of this process. ``notices()`` hands the console what it should say
-    (an experiment ended, requests are being refused, requests are served again)."""
+    background threads of this process: ``ServingServices`` (what ``nightscan tui --serve``
+    runs) plus the demo's traffic and director. ``notices()`` hands the console what it should
+    say (an experiment ended, requests are being refused, requests are served again)."""
+
+    kind = "demo"
 
     # Refusals in a row before the console hears of it: one or two happen each time an
     # experiment ends, until the director has pointed the traffic at the next one.
@@ -157,33 +160,22 @@ class DemoServices:
         canary: dict | None = None,
         with_canary: bool = True,
     ) -> None:
-        self.port = port
+        super().__init__(port=port, monitor_interval_s=monitor_interval_s)
         self.rate_per_s = rate_per_s
-        self.monitor_interval_s = monitor_interval_s
         self.director_interval_s = director_interval_s
         self.canary = canary  # the canary section for the demo's rollout (demo_canary.py)
         self.with_canary = with_canary
         self.canary_traffic = None
-        self.server = None
         self.traffic = None
         self.staging_traffic = None
-        self.monitor = None
         self.director = None
-        self._notices: deque[tuple[str, str]] = deque(maxlen=50)
         self._reported_refusals = False
-
-    @property
-    def url(self) -> str:
-        return self.server.url if self.server else ""
 
     def start(self) -> DemoServices:
         from core.demo_director import DemoDirector
-        from core.experiments import ExperimentMonitor
-        from core.server.runner import BackgroundServer
         from core.traffic import TrafficSimulator
 
-        # announce: `nightscan deployment health` in another terminal asks this server.
-        self.server = BackgroundServer(port=self.port, announce=True).start()
+        self.start_server()
         self.traffic = TrafficSimulator(
             self.url, rate_per_s=self.rate_per_s, on_refused=self._on_refused
         )
@@ -197,9 +189,7 @@ class DemoServices:
         ).start()
         self.traffic.start()
         # The monitor's auto-stop wakes the director, so the next experiment starts at once.
-        self.monitor = ExperimentMonitor(
-            interval=self.monitor_interval_s, on_actions=lambda _actions: self.director.wake()
-        ).start()
+        self.start_monitor(lambda _actions: self.director.wake())
         from core.demo_quality import FEEDBACK_LABEL_NOISE, STAGING_DEPLOYMENT
 
         # Labelled traffic for the staging deployment, so its quality (owls!) moves live.
@@ -244,22 +234,12 @@ class DemoServices:
             self._notify(f"requests are being refused ({status}: {detail})", "error")
 
     def _notify(self, message: str, severity: str) -> None:
-        self._notices.append((message, severity))
-
-    def notices(self) -> list[tuple[str, str]]:
-        """(message, severity) said since the last call, oldest first."""
-        said = []
-        while self._notices:
-            said.append(self._notices.popleft())
-        return said
+        self.notify(message, severity)
 
     def stop(self) -> None:
-        """Traffic first, then the director and the monitor, then the server (which drains
+        """Traffic first, then the director, then the monitor and the server (which drains
         and flushes)."""
-        services = (
-            self.traffic, self.staging_traffic, self.canary_traffic, self.director, self.monitor,
-            self.server,
-        )  # fmt: skip
-        for service in services:
+        for service in (self.traffic, self.staging_traffic, self.canary_traffic, self.director):
             if service is not None:
                 service.stop()
+        super().stop()

@@ -34,8 +34,10 @@ from screens.registry import RegistryScreen
 
 
 class Services(Protocol):
-    """Background services the console starts and the caller stops (``core.demo.DemoServices``)."""
+    """Background services the console starts and the caller stops
+    (``core.console_services.ServingServices``, ``core.demo.DemoServices``)."""
 
+    kind: str  # "serving" or "demo": what the header calls them
     url: str
 
     def start(self) -> Any: ...
@@ -96,9 +98,12 @@ class NightScanApp(App[None]):
         self.collector = IdleCollector()
         self.cursor_blink = cursor_blink
         self.live_label = ""
+        self.live_short = ""  # what the header shows when live_label does not fit
         if isinstance(self.backend, RemoteBackend):
             b = self.backend
             self.live_label = f"attached · {b.location} · {b.user} ({b.role})"
+            host = b.location.split("://", 1)[-1]
+            self.live_short = f"{host} ({b.role})"
         # Set once the services' start() has returned (or failed): run_console waits on it
         # before stopping them, so a quit during start-up cannot leave a thread behind.
         self.services_settled = threading.Event()
@@ -107,7 +112,7 @@ class NightScanApp(App[None]):
 
     def on_mount(self) -> None:
         if self.services is not None:
-            self.live_label = "starting demo services…"
+            self.live_label = f"starting {self._services_kind} services…"
             self.start_services()
         self.collector.start()
         self.set_timer(1.0, self.collector.freeze)
@@ -154,7 +159,6 @@ class NightScanApp(App[None]):
         """Every binding: this screen's own (with why one is unavailable now), the focused
         widget's, and the global ones."""
         screen = self.screen
-        hints = getattr(screen, "DISABLED_HINTS", {})
         mutating = getattr(screen, "MUTATING", frozenset())
         here: list[tuple[str, str]] = []
         for binding in getattr(screen, "BINDINGS", []):
@@ -165,11 +169,14 @@ class NightScanApp(App[None]):
             if state is False and self.read_only and binding.action in mutating:
                 label += f" (read-only: {self.read_only_hint})"
             elif state is not True:
-                label += f" ({hints.get(binding.action, 'not available now')})"
+                why = getattr(screen, "disabled_reason", None)
+                label += f" ({why(binding.action) if why else 'not available now'})"
             here.append((self.get_key_display(binding), label))
         shared = list(NightScanScreen.SHARED_BINDINGS)
         here += [(self.get_key_display(b), b.description) for b in shared]
-        everywhere: list[tuple[str, str]] = []
+        # Everywhere: the console's own keys first, then Textual's (quit, copy, maximize...).
+        own: list[tuple[str, str]] = []
+        textual: list[tuple[str, str]] = []
         focused: list[tuple[str, str]] = []
         for active in screen.active_bindings.values():
             binding = active.binding
@@ -177,11 +184,13 @@ class NightScanApp(App[None]):
                 continue
             row = (self.get_key_display(binding), binding.description)
             if active.node is self or active.node is screen:
-                if row not in here:
-                    everywhere.append(row)
+                if row not in here and row not in own and row not in textual:
+                    ours = (binding.id or "").split(".")[0] in ("app", "screen")
+                    (own if ours else textual).append(row)
             elif isinstance(active.node, Widget):
                 focused.append(row)
-        everywhere.append(("esc", "Back: leave the detail view, the filter or a dialog"))
+        own.append(("esc", "Back: leave the detail view, the filter or a dialog"))
+        everywhere = own + textual
         title = getattr(screen, "TITLE_TEXT", "") or "NightScan Ops"
         sections = [
             (f"{title} screen", here),
@@ -209,11 +218,19 @@ class NightScanApp(App[None]):
             return
         if worker.state is WorkerState.SUCCESS:
             self.collector.freeze()  # the server's models and torch are loaded now
-            self.live_label = f"live · {worker.result}"
+            url = worker.result
+            port = url.rsplit(":", 1)[-1]
+            if self._services_kind == "demo":
+                self.live_label = f"live · {url}"
+                self.live_short = f"live :{port}"
+                said = "traffic simulator and experiment monitor running"
+            else:
+                self.live_label = f"serving · {url} · inference, experiments, health, canaries"
+                self.live_short = f"serving :{port}"
+                said = "experiment monitor, health checks and canary steps running here"
             self.notify(
-                f"inference server on {worker.result}; traffic simulator and experiment "
-                "monitor running",
-                title="Demo services",
+                f"inference server on {url}; {said}",
+                title=f"{self._services_kind.capitalize()} services",
             )
             self.set_interval(NOTICES_CHECK_S, self._show_service_notices)
         elif worker.state is WorkerState.ERROR:
@@ -222,12 +239,17 @@ class NightScanApp(App[None]):
         if isinstance(self.screen, NightScanScreen):
             self.screen.refresh_nav()
 
+    @property
+    def _services_kind(self) -> str:
+        return getattr(self.services, "kind", "demo")
+
     def _show_service_notices(self) -> None:
         # What the services say (an experiment ended, requests are refused) is news: a toast,
         # so the operator hears it on any screen.
         notices = getattr(self.services, "notices", None)  # optional for a Services
         for message, severity in notices() if notices else []:
-            self.notify(message, title="Demo", severity=severity, timeout=8)
+            title = "Demo" if self._services_kind == "demo" else "Serving"
+            self.notify(message, title=title, severity=severity, timeout=8)
 
 
 def make_app(

@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from core.roles import refusal
 from screens.tones import Tones
 from screens.widgets.filter_input import FilterInput
 from screens.widgets.footer import LeanFooter
@@ -49,6 +50,9 @@ class NightScanScreen(Screen):
 
     MODE: ClassVar[str] = ""
     MUTATING: ClassVar[frozenset[str]] = frozenset()
+    # Mutating action -> the backend change it makes (a core.roles.NEEDED_ROLE key): an attached
+    # token whose role may not make it sees the action disabled, with the reason.
+    CHANGES: ClassVar[dict[str, str]] = {}
     FILTER_HINT: ClassVar[str] = "filter"
     SHARED_BINDINGS: ClassVar[list[Binding]] = [
         Binding("slash", "focus_filter", "Filter", id="screen.filter"),
@@ -148,20 +152,42 @@ class NightScanScreen(Screen):
         """Re-filter the list in memory."""
 
     def on_key(self, event: events.Key) -> None:
-        if getattr(self.app, "read_only", False):
-            for binding in self._bindings.key_to_bindings.get(event.key, ()):
-                if binding.action in self.MUTATING:
-                    key = self.app.get_key_display(binding)
-                    self.refuse(f"{key} ({binding.description or binding.action})")
-                    event.stop()
-                    return
+        read_only = getattr(self.app, "read_only", False)
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            key = self.app.get_key_display(binding)
+            what = f"{key} ({binding.description or binding.action})"
+            if read_only and binding.action in self.MUTATING:
+                self.refuse(what)
+                event.stop()
+                return
+            reason = self.role_refusal(binding.action)
+            if reason:
+                self.notify(f"{what}: {reason}", title="Not allowed", severity="warning")
+                event.stop()
+                return
 
     # ---- read-only ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.MUTATING and getattr(self.app, "read_only", False):
             return False  # hidden from the footer, help and palette; on_key explains why
+        if self.role_refusal(action):
+            return None  # shown disabled; help and on_key give the reason
         return self.action_state(action)
+
+    def role_refusal(self, action: str) -> str | None:
+        """Why the attached token's role may not do ``action`` (None: it may, or no token)."""
+        change = self.CHANGES.get(action)
+        backend = getattr(self.app, "backend", None)
+        if change is None or backend is None:
+            return None
+        return refusal(backend.role, change)
+
+    def disabled_reason(self, action: str) -> str:
+        """Why ``action`` is not available now, in words for help."""
+        return self.role_refusal(action) or getattr(self, "DISABLED_HINTS", {}).get(
+            action, "not available now"
+        )
 
     def action_state(self, action: str) -> bool | None:
         """True: available; None: shown but disabled (nothing selected); False: hidden."""

@@ -15,7 +15,14 @@ from textual.widget import Widget
 from core.lifecycle import TRANSITIONS, ModelStatus
 from screens import fmt
 from screens.list_detail import ListDetailScreen
-from screens.messages import ActionDone, DeploymentsLoaded, LiveSample
+from screens.messages import (
+    ActionDone,
+    DeploymentList,
+    DeploymentRow,
+    DeploymentsLoaded,
+    LiveData,
+    LiveSample,
+)
 from screens.modals.confirm import ConfirmModal
 from screens.modals.deploy_form import DeployForm
 from screens.widgets.live_panel import WINDOW_S, LivePanel
@@ -36,6 +43,15 @@ class DeploymentsScreen(ListDetailScreen):
     MUTATING = frozenset(
         {"deploy", "rollback", "undeploy", "health", "promote", "abort", "pause_canary"}
     )
+    CHANGES: ClassVar[dict[str, str]] = {
+        "deploy": "deployments.deploy_model",
+        "rollback": "deployments.rollback_deployment",
+        "undeploy": "deployments.undeploy",
+        "health": "deployments.health",
+        "promote": "deployments.canaries.promote",
+        "abort": "deployments.canaries.abort",
+        "pause_canary": "deployments.canaries.pause",
+    }
     FILTER_HINT = "/ filter: text, status:running health:unhealthy env:production model:v2"
     FILTER_KEYS: ClassVar[tuple[str, ...]] = ("status", "health", "env", "model")
     DISABLED_HINTS: ClassVar[dict[str, str]] = {
@@ -77,12 +93,12 @@ class DeploymentsScreen(ListDetailScreen):
         # Running first; the tracker answers from this process or from persisted snapshots.
         infos.sort(key=lambda i: (i.status != "running", i.deployment_id))
         rows = [
-            (i, manager.performance_tracker.get_current_metrics(i.deployment_id)
+            DeploymentRow(i, manager.performance_tracker.get_current_metrics(i.deployment_id)
              if i.status == "running" else None)
             for i in infos
         ]  # fmt: skip
         canaries = {c["deployment_id"]: c for c in manager.canaries.list_canaries()}
-        self.post_if_current(DeploymentsLoaded((rows, canaries)))
+        self.post_if_current(DeploymentsLoaded(DeploymentList(rows, canaries)))
 
     def _load_live_selected(self) -> None:
         self.load_live(self.selected)
@@ -96,12 +112,9 @@ class DeploymentsScreen(ListDetailScreen):
         tracker = manager.performance_tracker
         metrics = tracker.get_current_metrics(deployment_id)
         history = tracker.history(deployment_id, WINDOW_S)
-        canaries = manager.canaries
-        canary = canaries.status(deployment_id) if canaries.active(deployment_id) else None
+        canary = manager.canaries.active(deployment_id)
         processes = tracker.by_process(deployment_id)
-        payload = {"info": info, "metrics": metrics, "history": history, "canary": canary,
-                   "processes": processes}  # fmt: skip
-        self.post_if_current(LiveSample(payload))
+        self.post_if_current(LiveSample(LiveData(info, metrics, history, canary, processes)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deployments-write")
     def run_rollback(self, deployment_id: str, reason: str) -> None:
@@ -143,7 +156,8 @@ class DeploymentsScreen(ListDetailScreen):
 
     @on(DeploymentsLoaded)
     def _loaded(self, message: DeploymentsLoaded) -> None:
-        self.rows, self.canaries = message.payload
+        self.rows = [(r.info, r.metrics) for r in message.payload.rows]
+        self.canaries = message.payload.canaries
         signature = tuple(
             (
                 i.deployment_id,
@@ -227,16 +241,16 @@ class DeploymentsScreen(ListDetailScreen):
     @on(LiveSample)
     def _live(self, message: LiveSample) -> None:
         payload = message.payload
-        if payload["info"].deployment_id != self.selected or self.tones is None:
+        if payload.info.deployment_id != self.selected or self.tones is None:
             return
         self.query_one(LivePanel).show(
-            payload["info"],
-            payload["metrics"],
-            payload["history"],
+            payload.info,
+            payload.metrics,
+            payload.history,
             fmt.now_ts(),
             self.tones,
-            canary=payload.get("canary"),
-            processes=payload.get("processes"),
+            canary=payload.canary,
+            processes=payload.processes,
         )
 
     def after_action(self) -> None:

@@ -19,7 +19,7 @@ from textual.binding import Binding
 
 from screens import fmt
 from screens.list_detail import ListDetailScreen
-from screens.messages import FeedLoaded
+from screens.messages import Feed, FeedLoaded
 from screens.widgets.detail_pane import DetailPane
 
 KEEP = 2000
@@ -104,7 +104,7 @@ class EventsScreen(ListDetailScreen):
         else:
             events = backend.events(after_id=after_event or 0, limit=500)
             audit = backend.audit(after_id=after_audit or 0, limit=500)
-        self.post_if_current(FeedLoaded({"events": events, "audit": audit}))
+        self.post_if_current(FeedLoaded(Feed(events, audit)))
 
     # ---- rendering -------------------------------------------------------------------------------
 
@@ -114,7 +114,8 @@ class EventsScreen(ListDetailScreen):
         table.clear(columns=True)
         width = table.size.width or self.size.width
         self.fitted(width)
-        widths = {"time": 14, "type": 5, "severity": 8, "kind": 22, "source": 26}
+        # Kind and source are short ids; the message is what is read, so it gets the room.
+        widths = {"time": 14, "type": 5, "severity": 8, "kind": 18, "source": 16}
         cols = ["time", "type", "severity", "kind", "source", "message"]
         if width < 100:
             cols = ["time", "kind", "message"]
@@ -127,7 +128,7 @@ class EventsScreen(ListDetailScreen):
 
     @on(FeedLoaded)
     def _feed(self, message: FeedLoaded) -> None:
-        events, audit = message.payload["events"], message.payload["audit"]
+        events, audit = message.payload.events, message.payload.audit
         if events:
             self.after_event = max(e.id for e in events)
         elif self.after_event is None:
@@ -166,7 +167,7 @@ class EventsScreen(ListDetailScreen):
         if self.type_filter:
             parts.append(f"{self.type_filter} only")
         if self.filter:
-            parts.append("filtered")
+            parts.append(self.filter.describe())
         table.border_subtitle = " · ".join(parts)
         if self.follow and table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)

@@ -11,9 +11,16 @@ from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 
+from core.experiments.analysis_view import AnalysisView
 from screens import fmt
 from screens.list_detail import ListDetailScreen
-from screens.messages import ActionDone, ExperimentDetailLoaded, ExperimentsLoaded
+from screens.messages import (
+    ActionDone,
+    ExperimentDetail,
+    ExperimentDetailLoaded,
+    ExperimentRow,
+    ExperimentsLoaded,
+)
 from screens.modals.confirm import ConfirmModal
 from screens.modals.experiment_form import ExperimentForm
 from screens.panels.experiment_detail import experiment_detail
@@ -33,6 +40,12 @@ class ExperimentsScreen(ListDetailScreen):
     )
     ROW_KEY = "experiment_id"
     MUTATING = frozenset({"new", "start", "stop", "allocate"})
+    CHANGES: ClassVar[dict[str, str]] = {
+        "new": "experiments.create_experiment",
+        "start": "experiments.start_experiment",
+        "stop": "experiments.stop_experiment",
+        "allocate": "experiments.set_allocation",
+    }
     FILTER_HINT = "/ filter: text, status:running mode:thompson model:v2.1"
     FILTER_KEYS: ClassVar[tuple[str, ...]] = ("status", "mode", "model")
     DISABLED_HINTS: ClassVar[dict[str, str]] = {
@@ -49,7 +62,7 @@ class ExperimentsScreen(ListDetailScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.detail: dict[str, Any] | None = None
+        self.detail: ExperimentDetail | None = None
 
     def action_reload(self) -> None:
         self._signature = ()
@@ -68,7 +81,7 @@ class ExperimentsScreen(ListDetailScreen):
                 status = manager.get_experiment_status(info.experiment_id)
                 primary = info.config.primary
                 units = {v: r.get(primary, 0) for v, r in status["results"].items()}
-            rows.append((info, units))
+            rows.append(ExperimentRow(info, units))
         self.post_if_current(ExperimentsLoaded(rows))
 
     def _load_selected(self) -> None:
@@ -84,10 +97,10 @@ class ExperimentsScreen(ListDetailScreen):
             return
         manager = self.backend.experiments
         info = manager.get_experiment(experiment_id)
-        analysis = manager.analyze_experiment(experiment_id) if info.started_at else None
+        found = manager.analyze_experiment(experiment_id) if info.started_at else None
+        analysis = AnalysisView.from_dict(found) if found is not None else None
         history = manager.allocation_history(experiment_id)
-        payload = {"info": info, "analysis": analysis, "history": history}
-        self.post_if_current(ExperimentDetailLoaded(payload))
+        self.post_if_current(ExperimentDetailLoaded(ExperimentDetail(info, analysis, history)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiments-write")
     def run_start(self, experiment_id: str) -> None:
@@ -110,7 +123,7 @@ class ExperimentsScreen(ListDetailScreen):
 
     @on(ExperimentsLoaded)
     def _loaded(self, message: ExperimentsLoaded) -> None:
-        rows = message.payload
+        rows = [(r.info, r.units) for r in message.payload]
         signature = tuple(
             (i.experiment_id, i.status.value, i.allocation_version, tuple(u.items()))
             for i, u in rows
@@ -172,12 +185,12 @@ class ExperimentsScreen(ListDetailScreen):
         if self.detail is None or self.tones is None:
             return
         pane = self.query_one(DetailPane)
-        info = self.detail["info"]
+        info = self.detail.info
         pane.show(
             experiment_detail(
                 info,
-                self.detail["analysis"],
-                self.detail["history"],
+                self.detail.analysis,
+                self.detail.history,
                 self.tones,
                 fmt.now(),
                 width=pane.size.width or 100,
@@ -188,22 +201,13 @@ class ExperimentsScreen(ListDetailScreen):
     @on(ExperimentDetailLoaded)
     def _detail_loaded(self, message: ExperimentDetailLoaded) -> None:
         payload = message.payload
-        if payload["info"].experiment_id != self.selected:
+        if payload.info.experiment_id != self.selected:
             return
-        if self.detail is not None and self._same(self.detail, payload):
+        if self.detail is not None and self.detail.same_as(payload):
             return
         self.detail = payload
         self._show_detail()
         self.refresh_bindings()
-
-    @staticmethod
-    def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-        strip = lambda d: d and {k: v for k, v in d.items() if k != "analyzed_at"}  # noqa: E731
-        return (
-            a["info"] == b["info"]
-            and strip(a["analysis"]) == strip(b["analysis"])
-            and a["history"] == b["history"]
-        )
 
     # ---- events ----------------------------------------------------------------------------------
 

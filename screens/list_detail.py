@@ -104,7 +104,7 @@ class ListDetailScreen(NightScanScreen):
         """The count in the title, "filtered" below; the cursor stays on ``keep``."""
         table = self.table
         table.border_title = f"{self.TABLE_TITLE} {shown}/{total}"
-        table.border_subtitle = "filtered" if self.filter else ""
+        table.border_subtitle = self.filter.describe()
         if keep is not None and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
 

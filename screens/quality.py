@@ -19,7 +19,7 @@ from screens.panels.quality_panel import render_group
 WINDOWS = ("all", "24h", "1h")
 
 
-class QualityLoaded(Loaded):
+class QualityLoaded(Loaded["dict[str, Any]"]):
     """The quality report dict of the shown deployment."""
 
 

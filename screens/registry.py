@@ -16,7 +16,13 @@ from core.lifecycle import allowed_transitions
 from core.semver import version_key
 from screens import fmt
 from screens.list_detail import ListDetailScreen
-from screens.messages import ActionDone, ComparisonLoaded, VersionDetailLoaded, VersionsLoaded
+from screens.messages import (
+    ActionDone,
+    ComparisonLoaded,
+    VersionDetail,
+    VersionDetailLoaded,
+    VersionsLoaded,
+)
 from screens.modals.confirm import ConfirmModal
 from screens.modals.transition import TransitionModal
 from screens.panels.model_detail import comparison, model_detail
@@ -66,6 +72,11 @@ class RegistryScreen(ListDetailScreen):
     TABLE_TITLE = "Versions"
     POLLS = (("registry-list", 10.0, "load_versions"),)
     MUTATING = frozenset({"transition", "tags", "delete"})
+    CHANGES: ClassVar[dict[str, str]] = {
+        "transition": "registry.update_status",
+        "tags": "registry.set_tags",
+        "delete": "registry.delete_model",
+    }
     FILTER_HINT = "/ filter: text, model:ID status:deployed tag:prod arch:small_cnn"
     BINDINGS = [
         Binding("space", "mark", "Mark", id="registry.mark"),
@@ -114,7 +125,7 @@ class RegistryScreen(ListDetailScreen):
         registry = self.backend.registry
         meta = registry.get_model(model_id, version)
         history = registry.status_history(model_id, version)
-        self.post_if_current(VersionDetailLoaded((meta, history)))
+        self.post_if_current(VersionDetailLoaded(VersionDetail(meta, history)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="registry-compare")
     def load_comparison(self, a: tuple[str, str], b: tuple[str, str]) -> None:
@@ -238,7 +249,7 @@ class RegistryScreen(ListDetailScreen):
 
     @on(VersionDetailLoaded)
     def _detail_loaded(self, message: VersionDetailLoaded) -> None:
-        self.detail = message.payload
+        self.detail = (message.payload.meta, message.payload.history)
         if self.detail[0].ref == self.selected:
             self._show_detail()
         self.refresh_bindings()

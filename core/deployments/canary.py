@@ -90,8 +90,15 @@ class CanaryController:
 
     # ---- queries -------------------------------------------------------------------------
 
-    def active(self, deployment_id: str) -> CanaryRow | None:
+    def active_row(self, deployment_id: str) -> CanaryRow | None:
+        """The running or paused canary's row (the controller's own view)."""
         return self.store.deployments.active_canary(deployment_id)
+
+    def active(self, deployment_id: str) -> dict[str, Any] | None:
+        """The running or paused canary's status (as ``status()``), else None."""
+        if self.active_row(deployment_id) is None:
+            return None
+        return self.status(deployment_id)
 
     def list_canaries(self, include_ended: bool = False) -> list[dict[str, Any]]:
         return [
@@ -158,7 +165,7 @@ class CanaryController:
     def intercepts(self, config: DeploymentConfig) -> bool:
         """Whether ``deploy_model(config)`` starts a canary; refuses any deploy onto a
         deployment whose canary is still running."""
-        running = self.active(config.deployment_id)
+        running = self.active_row(config.deployment_id)
         if running is not None:
             raise ConflictError(
                 f"a canary of {running.canary_ref} is running on {config.deployment_id}; "

@@ -147,9 +147,7 @@ class DeploymentManager:
             status["queue_depth"] = served.runtime.queue_depth
             status["device"] = served.device
             status["consecutive_health_failures"] = dep.consecutive_failures
-        status["canary"] = (
-            self.canaries.status(deployment_id) if self.canaries.active(deployment_id) else None
-        )
+        status["canary"] = self.canaries.active(deployment_id)
         status["revisions"] = [
             {"version": r.version, "status": r.status, "reason": r.reason, "at": r.at.isoformat()}
             for r in self.revisions(deployment_id)

@@ -53,6 +53,7 @@ class ApiClient:
         import httpx
 
         self.url = check_url(url)
+        self.actor: str | None = None  # "token:NAME" once the server said who the token is
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 

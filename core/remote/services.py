@@ -3,20 +3,38 @@ their methods that the console uses, with the same names, arguments and return t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from core.deployments.canary import ACTIVE
 from core.deployments.config import DeploymentConfig
 from core.deployments.info import DeploymentInfo
-from core.deployments.tracker import PerformanceMetrics, SecondSample
-from core.errors import NotFoundError
+from core.deployments.tracker import (
+    HISTORY_SECONDS,
+    WINDOW_SECONDS,
+    PerformanceMetrics,
+    SecondSample,
+)
+from core.errors import NotFoundError, ValidationError
 from core.experiments.config import ExperimentConfig
-from core.experiments.models import AllocationChange, ExperimentInfo
+from core.experiments.models import AllocationChange, ExperimentInfo, ExperimentStatus
+from core.lifecycle import ModelStatus
 from core.model_metadata import ModelMetadata
 from core.registry import StatusChange
 from core.remote.client import ApiClient, part
 
 PAGE = 1000
+
+
+def as_token(client: ApiClient, actor: str | None) -> None:
+    """The server records every change under the token's name; an ``actor`` (accepted so the
+    twins keep the local signatures) may only repeat that name, never claim another."""
+    if actor is not None and actor != client.actor:
+        raise ValidationError(
+            f"the server records changes as {client.actor or 'the token'}, not {actor!r}"
+        )
+
+
 DEPLOY_TIMEOUT_S = 300.0  # verify, load, warm up and probe happen before the answer
 
 
@@ -46,22 +64,35 @@ class RemoteRegistry:
         return self.client.get("/models/compare", a=":".join(a), b=":".join(b))
 
     def update_status(
-        self, model_id: str, version: str, status: str, reason: str = ""
+        self,
+        model_id: str,
+        version: str,
+        status: ModelStatus | str,
+        reason: str = "",
+        actor: str | None = None,
     ) -> ModelMetadata:
+        as_token(self.client, actor)
         body = {"status": str(status), "reason": reason}
         return ModelMetadata.from_dict(
             self.client.post(self._path(model_id, version) + "/status", body)
         )
 
     def set_tags(
-        self, model_id: str, version: str, add: list[str] = (), remove: list[str] = ()
+        self,
+        model_id: str,
+        version: str,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        actor: str | None = None,
     ) -> ModelMetadata:
+        as_token(self.client, actor)
         body = {"add": list(add), "remove": list(remove)}
         return ModelMetadata.from_dict(
             self.client.post(self._path(model_id, version) + "/tags", body)
         )
 
-    def delete_model(self, model_id: str, version: str) -> None:
+    def delete_model(self, model_id: str, version: str, actor: str | None = None) -> None:
+        as_token(self.client, actor)
         self.client.delete(self._path(model_id, version))
 
     def verify_weights(self, model_id: str, version: str) -> dict[str, Any]:
@@ -72,8 +103,12 @@ class RemoteExperiments:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
 
-    def list_experiments(self) -> list[ExperimentInfo]:
-        return [ExperimentInfo.from_dict(d) for d in self.client.get("/experiments")]
+    def list_experiments(
+        self, status: ExperimentStatus | str | None = None
+    ) -> list[ExperimentInfo]:
+        found = [ExperimentInfo.from_dict(d) for d in self.client.get("/experiments")]
+        wanted = ExperimentStatus.parse(status) if status else None
+        return [i for i in found if wanted is None or i.status == wanted]
 
     def get_experiment(self, experiment_id: str) -> ExperimentInfo:
         return ExperimentInfo.from_dict(self.get_experiment_status(experiment_id))
@@ -88,21 +123,35 @@ class RemoteExperiments:
         found = self.client.get(f"/experiments/{part(experiment_id)}/allocations")
         return [AllocationChange.from_dict(d) for d in found]
 
-    def create_experiment(self, config: ExperimentConfig) -> ExperimentInfo:
-        return ExperimentInfo.from_dict(self.client.post("/experiments", config.to_dict()))
+    def create_experiment(
+        self, config: ExperimentConfig | dict[str, Any], actor: str | None = None
+    ) -> ExperimentInfo:
+        as_token(self.client, actor)
+        if isinstance(config, ExperimentConfig):
+            config = config.to_dict()
+        return ExperimentInfo.from_dict(self.client.post("/experiments", config))
 
-    def start_experiment(self, experiment_id: str) -> ExperimentInfo:
+    def start_experiment(self, experiment_id: str, actor: str | None = None) -> ExperimentInfo:
+        as_token(self.client, actor)
         return ExperimentInfo.from_dict(
             self.client.post(f"/experiments/{part(experiment_id)}/start")
         )
 
-    def stop_experiment(self, experiment_id: str, reason: str = "") -> ExperimentInfo:
+    def stop_experiment(
+        self, experiment_id: str, reason: str = "", actor: str | None = None
+    ) -> ExperimentInfo:
+        as_token(self.client, actor)
         path = f"/experiments/{part(experiment_id)}/stop"
         return ExperimentInfo.from_dict(self.client.post(path, {"reason": reason}))
 
     def set_allocation(
-        self, experiment_id: str, allocation: dict[str, float], reason: str = ""
+        self,
+        experiment_id: str,
+        allocation: dict[str, float],
+        reason: str = "manual reallocation",
+        actor: str | None = None,
     ) -> AllocationChange:
+        as_token(self.client, actor)
         path = f"/experiments/{part(experiment_id)}/allocation"
         body = {"allocation": allocation, "reason": reason or "manual reallocation"}
         return AllocationChange.from_dict(self.client.post(path, body))
@@ -114,7 +163,11 @@ class RemoteTracker:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
 
-    def get_current_metrics(self, deployment_id: str) -> PerformanceMetrics | None:
+    def get_current_metrics(
+        self, deployment_id: str, window_seconds: float = WINDOW_SECONDS
+    ) -> PerformanceMetrics | None:
+        if window_seconds != WINDOW_SECONDS:
+            raise ValidationError(f"the server keeps one {WINDOW_SECONDS:g} s window")
         found = self.client.get(f"/deployments/{part(deployment_id)}/metrics")["metrics"]
         return PerformanceMetrics.from_dict(found) if found else None
 
@@ -122,7 +175,7 @@ class RemoteTracker:
         found = self.client.get(f"/deployments/{part(deployment_id)}/metrics")
         return {k: PerformanceMetrics.from_dict(m) for k, m in found.get("processes", {}).items()}
 
-    def history(self, deployment_id: str, seconds: float = 900) -> list[SecondSample]:
+    def history(self, deployment_id: str, seconds: float = HISTORY_SECONDS) -> list[SecondSample]:
         path = f"/deployments/{part(deployment_id)}/history"
         found = self.client.get(path, seconds=int(min(max(seconds, 1), 900)))
         return [SecondSample(**s) for s in found["samples"]]
@@ -132,35 +185,42 @@ class RemoteCanaries:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
 
-    def list_canaries(self) -> list[dict[str, Any]]:
-        return self.client.get("/canaries")
+    def list_canaries(self, include_ended: bool = False) -> list[dict[str, Any]]:
+        return self.client.get("/canaries", include_ended=include_ended)
 
-    def status(self, deployment_id: str) -> dict[str, Any]:
-        return self.client.get(f"/deployments/{part(deployment_id)}/canary")
+    def status(self, deployment_id: str, checks: int = 10) -> dict[str, Any]:
+        return self.client.get(f"/deployments/{part(deployment_id)}/canary", checks=checks)
 
     def active(self, deployment_id: str) -> dict[str, Any] | None:
-        """The running or paused canary's status, else None (truthy like the local one)."""
+        """The running or paused canary's status, else None (as the local one)."""
         try:
             found = self.status(deployment_id)
         except NotFoundError:
             return None
         return found if found["state"] in ACTIVE else None
 
-    def _act(self, deployment_id: str, action: str, reason: str = "") -> dict[str, Any]:
+    def _act(
+        self, deployment_id: str, action: str, reason: str = "", actor: str | None = None
+    ) -> dict[str, Any]:
+        as_token(self.client, actor)
         path = f"/deployments/{part(deployment_id)}/canary/{action}"
         return self.client.post(path, {"reason": reason})
 
-    def promote(self, deployment_id: str, reason: str = "") -> dict[str, Any]:
-        return self._act(deployment_id, "promote", reason)
+    def promote(
+        self, deployment_id: str, reason: str = "manual promotion", actor: str | None = None
+    ) -> dict[str, Any]:
+        return self._act(deployment_id, "promote", reason, actor)
 
-    def abort(self, deployment_id: str, reason: str = "") -> dict[str, Any]:
-        return self._act(deployment_id, "abort", reason)
+    def abort(
+        self, deployment_id: str, reason: str = "manual abort", actor: str | None = None
+    ) -> dict[str, Any]:
+        return self._act(deployment_id, "abort", reason, actor)
 
-    def pause(self, deployment_id: str) -> dict[str, Any]:
-        return self._act(deployment_id, "pause")
+    def pause(self, deployment_id: str, actor: str | None = None) -> dict[str, Any]:
+        return self._act(deployment_id, "pause", actor=actor)
 
-    def resume(self, deployment_id: str) -> dict[str, Any]:
-        return self._act(deployment_id, "resume")
+    def resume(self, deployment_id: str, actor: str | None = None) -> dict[str, Any]:
+        return self._act(deployment_id, "resume", actor=actor)
 
 
 class RemoteDeployments:
@@ -179,14 +239,26 @@ class RemoteDeployments:
     def get_status(self, deployment_id: str) -> dict[str, Any]:
         return self.client.get(f"/deployments/{part(deployment_id)}")
 
-    def deploy_model(self, config: DeploymentConfig) -> bool:
+    def deploy_model(self, config: DeploymentConfig, actor: str | None = None) -> bool:
+        as_token(self.client, actor)
         self.client.post("/deployments", config.to_dict(), timeout_s=DEPLOY_TIMEOUT_S)
         return True
 
-    def undeploy(self, deployment_id: str, reason: str = "") -> None:
+    def undeploy(self, deployment_id: str, reason: str = "", actor: str | None = None) -> None:
+        as_token(self.client, actor)
         self.client.delete(f"/deployments/{part(deployment_id)}", reason=reason or None)
 
-    def rollback_deployment(self, deployment_id: str, reason: str = "") -> DeploymentInfo:
+    def rollback_deployment(
+        self,
+        deployment_id: str,
+        reason: str = "manual rollback",
+        *,
+        failed: bool = False,
+        actor: str | None = None,
+    ) -> DeploymentInfo:
+        as_token(self.client, actor)
+        if failed:
+            raise ValidationError("a rollback through the server cannot mark the version failed")
         path = f"/deployments/{part(deployment_id)}/rollback"
         return DeploymentInfo.from_dict(self.client.post(path, {"reason": reason}))
 

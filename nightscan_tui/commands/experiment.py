@@ -168,64 +168,68 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
 
 
-def _pct_interval(ci: list | None) -> str:
+def _pct_interval(ci: tuple[float | None, float | None] | None) -> str:
     if not ci or ci[0] is None or ci[1] is None:
         return "[-inf, inf]"
     return f"[{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]%"
 
 
-def _analysis_view(a: dict[str, Any]):
+def _analysis_view(found: dict[str, Any]):
     from rich import box
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
-    meta, rec, srm = a["experiment_metadata"], a["recommendation"], a["srm"]
+    from core.experiments.analysis_view import AnalysisView
+
+    a = AnalysisView.from_dict(found)
+    rec = a.recommendation
     head = Text()
-    head.append(f"{meta['experiment_id']}  ", style="bold")
-    head.append(_status(meta["status"]))
-    head.append(f"  {a['duration_hours']:.1f} h  primary: {meta['primary_metric']}\n")
+    head.append(f"{a.experiment_id}  ", style="bold")
+    head.append(_status(a.status))
+    head.append(f"  {a.duration_hours:.1f} h  primary: {a.primary_metric}\n")
     head.append("SRM: ", style="bold")
-    head.append(srm["verdict"] + "\n", style="bold red" if srm["mismatch"] else "green")
+    srm_style = "bold red" if a.srm.mismatch else "green" if a.has_data else "dim"
+    head.append(a.srm_line + "\n", style=srm_style)
     head.append("recommendation: ", style="bold")
-    head.append(rec["action"].replace("_", " ").upper(), style=ACTION_STYLE[rec["action"]])
-    head.append(f"  {rec['reason']}")
+    head.append(rec.action.replace("_", " ").upper(), style=ACTION_STYLE.get(rec.action, "bold"))
+    head.append(f"  {rec.reason}")
     parts: list[Any] = [Panel(head, expand=False)]
-    for key, comp in a["comparisons"].items():
+    power = {p.comparison: p for p in a.power}
+    for comp in a.comparisons:
         # Compact (no vertical rules, collapsed padding) so that it reads at 80 columns.
         table = Table(
-            title=key, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD,
+            title=comp.key, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD,
             padding=(0, 1), collapse_padding=True, pad_edge=False,
         )  # fmt: skip
         table.add_column("metric", overflow="fold")
-        for column in (comp["control"], comp["treatment"], "lift [CI]", "p", "anytime p"):
+        for column in (comp.control, comp.treatment, "improvement [CI]", "p", "anytime p"):
             table.add_column(column, justify="right", overflow="fold")
         table.add_column("winner", overflow="fold")
-        for metric, r in comp["metric_comparisons"].items():
-            label = ("* " if r["primary"] else "") + metric
-            if not r["higher_is_better"]:
+        for r in comp.metrics:
+            label = ("* " if r.primary else "") + r.metric
+            if not r.higher_is_better:
                 label += " ↓"
-            winner = r["winner"]
-            style = (
-                "" if winner is None else "bold green" if winner != comp["control"] else "yellow"
-            )
-            lift = "-" if r["relative_lift"] is None else f"{r['relative_lift'] * 100:+.1f}%"
+            if not r.has_data:
+                table.add_row(label, "-", "-", "no data yet", "-", "-", "-")
+                continue
+            winner = r.winner
+            style = "" if winner is None else "bold green" if winner != comp.control else "yellow"
+            lift = "-" if r.improvement is None else f"{r.improvement * 100:+.1f}%"
             table.add_row(
                 label,
-                f"{r['control_mean']:.3g}\nn={r['control_n']}",
-                f"{r['treatment_mean']:.3g}\nn={r['treatment_n']}",
-                f"{lift}\n{_pct_interval(r['relative_lift_ci'])}",
-                f"{_fmt(r['p_value'], 1)}\nHolm {_fmt(r['p_value_adjusted'], 1)}",
-                _fmt(r["sequential"]["always_valid_p_adjusted"], 1),
+                f"{_fmt(r.control_mean, 3)}\nn={r.control_n}",
+                f"{_fmt(r.treatment_mean, 3)}\nn={r.treatment_n}",
+                f"{lift}\n{_pct_interval(r.improvement_ci)}",
+                f"{_fmt(r.p_value, 1)}\nHolm {_fmt(r.p_value_adjusted, 1)}",
+                _fmt(r.always_valid_p, 1),
                 Text(winner or "-", style=style),
             )
-        power = a["power"].get(key, {})
-        if power.get("available"):
+        if comp.key in power:
             table.caption = (
-                f"power {power['achieved_power']:.0%} for a {power['mde_relative']:.0%} change in "
-                f"{power['metric']}; {power['remaining']['total']} more units for "
-                f"{power['target_power']:.0%}.  * primary metric  ↓ lower is better  "
+                f"{a.power_line(power[comp.key])}.  * primary metric  ↓ lower is better  "
+                "improvement: + means the treatment is better  "
                 "anytime p: always-valid (mSPRT), Holm-adjusted"
             )
         parts.append(table)

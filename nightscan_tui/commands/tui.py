@@ -33,6 +33,20 @@ def tui(
             "opens the console read-only."
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Also serve the home from this process: the inference endpoint, the "
+            "experiment monitor and the health and canary loops, stopped (drained) on quit.",
+        ),
+    ] = False,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, metavar="PORT", help="Port for --serve (0: any free one)."
+        ),
+    ] = 8000,
 ) -> None:
     """Open the console: registry, experiments, live deployments, events."""
     from core.errors import ValidationError
@@ -40,4 +54,11 @@ def tui(
 
     if server and home:
         raise ValidationError("--home and --server exclude each other: open a home or attach")
-    run_console(home=home, read_only=read_only, server=server, token=token)
+    if server and serve:
+        raise ValidationError("--serve serves a home; it cannot be combined with --server")
+    services = None
+    if serve:
+        from core.console_services import ServingServices
+
+        services = ServingServices(port=port)
+    run_console(home=home, read_only=read_only, services=services, server=server, token=token)

@@ -13,6 +13,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import describe_error
 from screens.widgets.filter_input import FormInput
+from screens.widgets.plain_checkbox import PlainCheckbox
 
 
 def newest_other(refs: list[str], serving: str | None) -> str | None:
@@ -67,7 +68,7 @@ class DeployForm(ModalScreen[str | None]):
                 yield Label("traffic %")
                 yield FormInput(value="100", id="traffic", type="number")
                 yield Label("")
-                yield Checkbox(
+                yield PlainCheckbox(
                     "as a canary beside what serves now (traffic % = first weight)",
                     id="canary",
                     compact=True,

@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import describe_error
 from screens.widgets.filter_input import FormInput
+from screens.widgets.plain_checkbox import PlainCheckbox
 
 DEFAULT_METRICS = "accuracy, confidence, inference_time"
 MODES = ("fixed", "thompson_sampling", "epsilon_greedy")
@@ -72,7 +73,7 @@ class ExperimentForm(ModalScreen[str | None]):
                     yield Label("allocation")
                     yield Select([(m, m) for m in MODES], value="fixed", id="mode", compact=True)
                     yield Label("")
-                    yield Checkbox("start it now", id="start", compact=True)
+                    yield PlainCheckbox("start it now", id="start", compact=True)
                 yield Static("", id="form-error", classes="form-error", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Create", id="create", variant="primary")

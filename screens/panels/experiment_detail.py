@@ -1,5 +1,6 @@
 """The experiment detail: progress, traffic split and SRM, the metric table, recommendation,
-power, and the allocation over time. Built from ``analyze_experiment``'s documented shape."""
+power, and the allocation over time. Rendered from ``core.experiments.analysis_view.AnalysisView``
+(the typed view of ``analyze_experiment``'s dict), as the CLI's ``experiment analyze`` is."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from core.experiments.analysis_view import AnalysisView, Comparison
 from screens import fmt
 from screens.tones import Tones
 
@@ -33,7 +35,7 @@ def _mean(value: float | None, binary: bool) -> str:
     return f"{value * 100:.2f}%" if binary else f"{value:.4g}"
 
 
-def _interval(ci: list[float | None] | None, scale: float = 100.0) -> str:
+def _interval(ci: tuple[float | None, float | None] | None, scale: float = 100.0) -> str:
     if not ci or ci[0] is None or ci[1] is None:
         return "[−∞, ∞]" if ci else ""
     return f"[{ci[0] * scale:+.1f}, {ci[1] * scale:+.1f}]"
@@ -43,7 +45,7 @@ def _section(title: str) -> Text:
     return Text(title, style="bold underline")
 
 
-def header(info: Any, analysis: dict[str, Any] | None, tones: Tones, now: datetime) -> Text:
+def header(info: Any, analysis: AnalysisView | None, tones: Tones, now: datetime) -> Text:
     cfg = info.config
     text = Text.assemble(
         (info.experiment_id, "bold"),
@@ -52,7 +54,7 @@ def header(info: Any, analysis: dict[str, Any] | None, tones: Tones, now: dateti
         "  ",
         (info.name if info.name != info.experiment_id else "", "italic"),
     )
-    hours = analysis["duration_hours"] if analysis else info.duration_hours(now)
+    hours = analysis.duration_hours if analysis else info.duration_hours(now)
     started = fmt.when(info.started_at) if info.started_at else "not started"
     text.append(
         f"\nstarted {started} · ran {fmt.duration(hours)} of max "
@@ -67,27 +69,27 @@ def header(info: Any, analysis: dict[str, Any] | None, tones: Tones, now: dateti
     return text
 
 
-def progress(info: Any, analysis: dict[str, Any], tones: Tones, width: int = 30) -> Table:
+def progress(info: Any, analysis: AnalysisView, tones: Tones, width: int = 30) -> Table:
     cfg = info.config
     table = Table.grid(padding=(0, 1))
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True, justify="right")
-    for variant, data in analysis["variants"].items():
-        n = data["metrics"].get(cfg.primary, {}).get("n", 0)
+    for variant in analysis.variants:
+        n = variant.n.get(cfg.primary, 0)
         frac = n / cfg.minimum_sample_size if cfg.minimum_sample_size else 1.0
         style = tones.style("good" if frac >= 1 else "primary")
         table.add_row(
-            variant,
+            variant.name,
             Text(fmt.bar(frac, width), style=style),
             f"{n:,} / {cfg.minimum_sample_size:,} ({min(frac, 9.99):.0%})",
         )
     return table
 
 
-def traffic(analysis: dict[str, Any], tones: Tones) -> Group:
-    srm = analysis["srm"]
-    total = sum(v["units"] for v in analysis["variants"].values())
+def traffic(analysis: AnalysisView, tones: Tones) -> Group:
+    srm = analysis.srm
+    total = analysis.total_units
     table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False)
     for col, justify in (
         ("variant", "left"),
@@ -98,53 +100,59 @@ def traffic(analysis: dict[str, Any], tones: Tones) -> Group:
         ("expected", "right"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for variant, data in analysis["variants"].items():
-        actual = data["units"] / total * 100 if total else None
+    for v in analysis.variants:
+        actual = v.units / total * 100 if total else None
         table.add_row(
-            variant,
-            data["model"],
-            fmt.percent(data["allocation_percent"]),
+            v.name,
+            v.model,
+            fmt.percent(v.allocation_percent),
             fmt.percent(actual),
-            f"{data['units']:,}",
-            f"{srm['expected'].get(variant, 0):,.0f}",
+            f"{v.units:,}",
+            f"{srm.expected.get(v.name, 0):,.0f}",
         )
-    verdict = Text(
-        ("✗ " if srm["mismatch"] else "✓ ") + srm["verdict"],
-        style=tones.style("bad" if srm["mismatch"] else "good", bold=srm["mismatch"]),
-    )
+    if not analysis.has_data:
+        verdict = Text("· " + analysis.srm_line, style=tones.style("muted"))
+    else:
+        verdict = Text(
+            ("✗ " if srm.mismatch else "✓ ") + srm.verdict,
+            style=tones.style("bad" if srm.mismatch else "good", bold=srm.mismatch),
+        )
     return Group(table, verdict)
 
 
-def metric_table(comparison: dict[str, Any], tones: Tones) -> Table:
-    control, treatment = comparison["control"], comparison["treatment"]
+def metric_table(comparison: Comparison, tones: Tones) -> Table:
+    control, treatment = comparison.control, comparison.treatment
     table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False)
     table.add_column("metric", no_wrap=True)
     table.add_column(control, justify="right")
     table.add_column(treatment, justify="right")
-    table.add_column("lift [CI]", justify="right", no_wrap=True)
+    table.add_column("improvement [CI]", justify="right", no_wrap=True)
     table.add_column("p (Holm)", justify="right")
     table.add_column("p always-valid", justify="right")
     table.add_column("sig", justify="center")
     table.add_column("winner")
-    for metric, c in comparison["metric_comparisons"].items():
-        binary = c["metric_type"] == "binary"
-        lift = c.get("relative_lift")
-        ci = _interval(c["relative_lift_ci"])
+    for c in comparison.metrics:
+        # Signed by direction, as the registry's comparison: + is better, lower-is-better too.
+        lift = c.improvement
+        ci = _interval(c.improvement_ci)
         lift_text = "—" if lift is None else f"{lift * 100:+.1f}% {ci}"
-        improvement = c.get("improvement_percent") if c["significant"] else None
-        winner = c.get("winner")
-        name = Text(metric + (" ★" if c.get("primary") else ""))
-        if not c["higher_is_better"]:
+        improvement = c.improvement_percent if c.significant else None
+        winner = c.winner
+        name = Text(c.metric + (" ★" if c.primary else ""))
+        if not c.higher_is_better:
             name.append(" ↓", style=tones.style("muted"))
-        seq = c["sequential"]
+        if not c.has_data:
+            muted = Text("no data yet", style=tones.style("muted"))
+            table.add_row(name, "—", "—", muted, "—", "—", Text("·"), Text("—"))
+            continue
         table.add_row(
             name,
-            _mean(c["control_mean"], binary),
-            _mean(c["treatment_mean"], binary),
+            _mean(c.control_mean, c.binary),
+            _mean(c.treatment_mean, c.binary),
             tones.direction(improvement, lift_text) if improvement else Text(lift_text),
-            fmt.pvalue(c.get("p_value_adjusted")),
-            fmt.pvalue(seq.get("always_valid_p_adjusted", seq.get("always_valid_p"))),
-            Text("✓", style=tones.style("good", bold=True)) if c["significant"] else Text("·"),
+            fmt.pvalue(c.p_value_adjusted),
+            fmt.pvalue(c.always_valid_p),
+            Text("✓", style=tones.style("good", bold=True)) if c.significant else Text("·"),
             Text(winner, style=tones.style("good" if winner == treatment else "warn", bold=True))
             if winner
             else Text("—", style=tones.style("muted")),
@@ -152,30 +160,18 @@ def metric_table(comparison: dict[str, Any], tones: Tones) -> Table:
     return table
 
 
-def recommendation(analysis: dict[str, Any], tones: Tones) -> Text:
-    rec = analysis["recommendation"]
-    label, tone = ACTIONS.get(rec["action"], (rec["action"].upper(), "primary"))
+def recommendation(analysis: AnalysisView, tones: Tones) -> Text:
+    rec = analysis.recommendation
+    label, tone = ACTIONS.get(rec.action, (rec.action.replace("_", " ").upper(), "primary"))
     text = Text.assemble(("Recommendation  ", "bold"), (f" {label} ", tones.style(tone, True)))
-    if rec.get("winner"):
-        text.append(f" {rec['winner']}", style=tones.style("good", bold=True))
-    text.append(f"\n{rec['reason']}")
+    if rec.winner:
+        text.append(f" {rec.winner}", style=tones.style("good", bold=True))
+    text.append(f"\n{rec.reason}")
     return text
 
 
-def power(analysis: dict[str, Any], tones: Tones) -> Text:
-    text = Text()
-    for key, p in analysis["power"].items():
-        label = key.replace("_vs_", " vs ")
-        if not p.get("available"):
-            text.append(f"{label}: power not available yet ({p.get('note', '')})\n")
-            continue
-        text.append(
-            f"{label}: power {p['achieved_power']:.0%} (target {p['target_power']:.0%}) to detect "
-            f"{p['mde_relative']:.0%} on {p['metric']}; "
-            f"{p['remaining']['total']:,} more units needed "
-            f"({p['fraction_complete']:.0%} complete)\n"
-        )
-    text.rstrip()
+def power(analysis: AnalysisView, tones: Tones) -> Text:
+    text = Text("\n".join(analysis.power_line(p) for p in analysis.power))
     return text
 
 
@@ -203,7 +199,7 @@ def allocation(history: list[Any], variants: list[str], tones: Tones) -> Group:
 
 def experiment_detail(
     info: Any,
-    analysis: dict[str, Any] | None,
+    analysis: AnalysisView | None,
     history: list[Any],
     tones: Tones,
     now: datetime,
@@ -225,11 +221,15 @@ def experiment_detail(
     parts += [Text(""), _section("Progress to the minimum sample size (per variant)")]
     parts.append(progress(info, analysis, tones, bar_width))
     parts += [Text(""), _section("Traffic split"), traffic(analysis, tones)]
-    for key, comparison in analysis["comparisons"].items():
-        title = key.replace("_vs_", " vs ")
+    for comparison in analysis.comparisons:
+        title = comparison.title
         parts += [Text(""), _section(f"Metrics · {title}"), metric_table(comparison, tones)]
     parts += [
-        Text("★ primary · ↓ lower is better · p (Holm): fixed-horizon, adjusted", style="dim"),
+        Text(
+            "★ primary · ↓ lower is better · improvement: + means the treatment is better · "
+            "p (Holm): fixed-horizon, adjusted",
+            style="dim",
+        ),
         Text(""),
         recommendation(analysis, tones),
         Text(""),

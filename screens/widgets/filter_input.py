@@ -14,18 +14,32 @@ class Filter:
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     words: list[str] = field(default_factory=list)
+    keys: tuple[str, ...] = ()  # the keys this screen knows
+    unknown: tuple[str, ...] = ()  # "key:" prefixes that are none of them (matched as text)
 
     @classmethod
     def parse(cls, text: str, keys: tuple[str, ...]) -> Filter:
         fields: dict[str, list[str]] = {}
         words: list[str] = []
+        unknown: list[str] = []
         for token in text.lower().split():
             key, sep, value = token.partition(":")
             if sep and key in keys and value:
                 fields.setdefault(key, []).append(value)
             else:
                 words.append(token)
-        return cls(fields, words)
+                if sep and key and keys and key not in keys and key not in unknown:
+                    unknown.append(key)
+        return cls(fields, words, keys, tuple(unknown))
+
+    def describe(self) -> str:
+        """What the list's subtitle says: "filtered", and any key it does not know, named."""
+        if not self:
+            return ""
+        if not self.unknown:
+            return "filtered"
+        named = ", ".join(f"{k}:" for k in self.unknown)
+        return f"filtered · unknown key {named} (keys: {', '.join(self.keys)}); matched as text"
 
     def __bool__(self) -> bool:
         return bool(self.fields or self.words)
@@ -43,9 +57,11 @@ class Filter:
 
 class FilterInput(Input):
     """An Input that honours the app's cursor-blink setting (snapshot tests turn it off);
-    Esc and Enter hand the focus back to the screen's list, keeping the filter."""
+    Enter hands the focus back to the screen's list, keeping the filter; Esc clears it first."""
 
-    BINDINGS = [Binding("escape", "leave", "Back to the list", show=False, id="filter.leave")]
+    BINDINGS = [
+        Binding("escape", "clear", "Clear the filter", show=False, id="filter.clear"),
+    ]
 
     DEFAULT_CSS = """
     FilterInput {
@@ -62,6 +78,10 @@ class FilterInput(Input):
 
     def on_mount(self) -> None:
         self.cursor_blink = getattr(self.app, "cursor_blink", True)
+
+    def action_clear(self) -> None:
+        self.value = ""  # Input.Changed: the screen shows every row again
+        self.action_leave()
 
     def action_leave(self) -> None:
         target = getattr(self.screen, "main_widget", None)

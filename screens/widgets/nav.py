@@ -53,9 +53,10 @@ class NavBar(Static):
             parts.append(Content.from_markup("  [b $warning reverse] READ-ONLY [/]"))
         live = getattr(app, "live_label", "")
         used = sum(len(p) for p in parts)
-        if live and used + 4 + len(live) > self.size.width:
-            # Too long for this width: its first word ("live", "attached") says enough.
-            parts.append(Content.from_markup("  [$success]●[/] ") + Content(live.split()[0]))
-        elif live:
-            parts.append(Content.from_markup("  [$success]●[/] ") + Content(live))
+        if live:
+            # Too long for this width: the short form still names the server (and the role).
+            short = getattr(app, "live_short", "") or live.split()[0]
+            room = self.size.width - used - 4
+            shown = live if len(live) <= room or not self.size.width else short
+            parts.append(Content.from_markup("  [$success]●[/] ") + Content(shown))
         self.update(Content("").join(parts))

@@ -20,13 +20,15 @@ from pathlib import Path
 import httpx
 import pytest
 from pilot_helpers import row_keys, settle
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from core import context
 from core.backend import RemoteBackend
 from nightscan_tui.app import make_app
 from screens.modals.confirm import ConfirmModal
+from screens.modals.help import HelpModal
 from screens.modals.transition import TransitionModal
+from screens.widgets.nav import NavBar
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
@@ -42,6 +44,7 @@ class Served:
     url: str
     admin: str
     viewer: str
+    operator: str
     http: httpx.Client  # the admin's view of the server, for checking what changed
 
 
@@ -66,6 +69,7 @@ def served(console_template: Path, tmp_path: Path) -> Iterator[Served]:
     home = tmp_path / "server-home"
     shutil.copytree(console_template, home)
     admin, viewer = _token(home, "admin", "console-admin"), _token(home, "viewer", "watcher")
+    operator = _token(home, "operator", "night-shift")
     url = f"http://127.0.0.1:{_free_port()}"
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
@@ -86,7 +90,7 @@ def served(console_template: Path, tmp_path: Path) -> Iterator[Served]:
             assert time.monotonic() < deadline, "the server did not come up"
             time.sleep(0.2)
         context._context = None  # this process must not need a home of its own
-        yield Served(url, admin, viewer, http)
+        yield Served(url, admin, viewer, operator, http)
     finally:
         http.close()
         proc.terminate()
@@ -132,8 +136,8 @@ async def test_every_screen_reads_and_changes_the_server(served: Served) -> None
         screen = app.screen
         screen.table.move_cursor(row=row_keys(screen.table).index(EXPERIMENT))
         await settle(pilot)
-        analysis = screen.detail["analysis"]
-        assert analysis["variants"]["control"]["metrics"]["accuracy"]["n"] == 490
+        analysis = screen.detail.analysis
+        assert analysis.variants[0].name == "control" and analysis.variants[0].n["accuracy"] == 490
         screen.table.move_cursor(row=row_keys(screen.table).index(DRAFT))
         await settle(pilot)
         await pilot.press("s")
@@ -190,6 +194,59 @@ async def test_a_viewer_token_opens_read_only_and_stays_so(served: Served) -> No
         await pilot.press("4")  # the audit log needs a token: a viewer's is enough
         await settle(pilot)
         assert any(e.type == "audit" for e in app.screen.entries)
+
+
+def _plain(renderable) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+async def test_an_operator_token_sees_admin_actions_disabled_with_the_reason(
+    served: Served,
+) -> None:
+    """Registry status and deletion, deploy and undeploy need an admin: an operator's console
+    shows them disabled, says why in help and on the key, and never opens their forms; what an
+    operator may do stays available. The header names the server and the role."""
+    app = make_app(cursor_blink=False, backend=RemoteBackend(served.url, served.operator))
+    reason = "needs an admin token; this one is operator"
+    host = served.url.removeprefix("http://")
+    async with app.run_test(size=(100, 40)) as pilot:  # too narrow for the long label
+        await settle(pilot)
+        assert not app.read_only
+        header = str(app.screen.query_one(NavBar).content)
+        assert f"{host} (operator)" in header and "night-shift" not in header
+        screen = app.screen
+        assert screen.selected
+        assert screen.check_action("transition", ()) is None
+        assert screen.check_action("delete", ()) is None
+        assert screen.role_refusal("transition") == reason
+        assert screen.check_action("tags", ()) is True and screen.role_refusal("tags") is None
+        await pilot.press("t")
+        await pilot.pause()
+        assert not isinstance(app.screen, TransitionModal)
+        assert any(reason in n.message for n in app._notifications)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        shown = _plain(app.screen.query_one("VerticalScroll > Static", Static).content)
+        assert f"Status ({reason})" in shown and f"Delete version ({reason})" in shown
+        assert "Edit tags (" not in shown
+        await pilot.press("escape")
+        await pilot.press("3")
+        await settle(pilot)
+        deployments = app.screen
+        assert deployments.role_refusal("deploy") == deployments.role_refusal("undeploy") == reason
+        assert deployments.role_refusal("rollback") is None
+        assert deployments.check_action("rollback", ()) is True
+    async with make_app(
+        cursor_blink=False, backend=RemoteBackend(served.url, served.operator)
+    ).run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        header = str(pilot.app.screen.query_one(NavBar).content)
+        assert f"attached · {served.url} · night-shift (operator)" in header
 
 
 async def test_errors_from_the_server_are_notifications(served: Served) -> None:

@@ -13,6 +13,7 @@ from nightscan_tui.app import make_app
 from screens.modals.confirm import ConfirmModal
 from screens.modals.experiment_form import ExperimentForm
 from screens.widgets.detail_pane import DetailPane
+from screens.widgets.plain_checkbox import PlainCheckbox
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
@@ -122,3 +123,22 @@ async def test_reallocate_a_running_experiment(console_home: Path) -> None:
         info = get_ab_test_manager().get_experiment("accuracy_test")
         assert info.allocation == {"control": 50.0, "treatment": 50.0}
         assert len(get_ab_test_manager().allocation_history("accuracy_test")) == 2
+
+
+async def test_start_now_checkbox_reads_the_same_without_colour(console_home: Path) -> None:
+    """Off is "[ ]" and on is "[x]": the state is in the characters, not only the colour."""
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, "2")
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, ExperimentForm)
+        box = form.query_one("#start", PlainCheckbox)
+        assert box.value is False
+        assert str(box.render()).strip() == "[ ] start it now"
+        box.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert box.value is True
+        assert str(box.render()).strip() == "[x] start it now"

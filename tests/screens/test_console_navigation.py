@@ -92,24 +92,37 @@ async def test_read_only_refuses_and_hides_mutations(console_home: Path) -> None
         assert isinstance(app.screen, TransitionModal)
 
 
-async def test_filter_narrows_and_escape_returns_to_the_list(console_home: Path) -> None:
+async def test_filter_narrows_enter_keeps_it_and_escape_clears_it(console_home: Path) -> None:
     app = make_app(cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = app.screen.query_one("#versions", DataTable)
+        every = table.row_count
         await pilot.press("slash")
         filter_input = app.screen.query_one("#filter", Input)
         assert app.focused is filter_input
         filter_input.value = "model:wildlife"  # typing every key is slow; the event is the same
         await pilot.pause()
-        assert table.row_count == 3
-        await pilot.press("escape")
+        assert table.row_count == 3 < every
+        await pilot.press("enter")  # back to the list, the filter kept
         assert app.focused is table
+        assert table.row_count == 3 and table.border_subtitle == "filtered"
         await pilot.press("slash", *" v1.1")  # free text on top of the field filter
         await pilot.pause()
         assert table.row_count == 1
         assert [str(k.value) for k in table.rows] == ["wildlife_detector:v1.1.0"]
-        await pilot.press("escape", "4")
+        await pilot.press("escape")  # clears the filter and returns to the list
+        await pilot.pause()
+        assert app.focused is table and filter_input.value == ""
+        assert table.row_count == every and table.border_subtitle == ""
+        # A key this screen does not know is named, not silently matched against nothing.
+        filter_input.value = "colour:red"
+        await pilot.pause()
+        assert table.row_count == 0
+        assert table.border_subtitle == (
+            "filtered · unknown key colour: (keys: model, status, tag, arch); matched as text"
+        )
+        await pilot.press("slash", "escape", "4")
         await settle(pilot)
         feed = app.screen.query_one("#feed", DataTable)
         app.screen.query_one("#filter", Input).value = "severity:warning"
@@ -153,3 +166,74 @@ async def test_footer_rebuilds_leave_no_detached_keys_behind(console_home: Path)
         keys = list(footer.query(FooterKey))
         assert keys and all(node.is_attached for node, _cb in watchers)
         assert len(watchers) <= len(keys)
+
+
+async def test_help_lists_the_consoles_own_keys_before_textuals(console_home: Path) -> None:
+    from nightscan_tui.app import NightScanApp
+    from screens.modals.help import HelpModal
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, HelpModal)
+        rows = dict(modal.sections)["Everywhere"]
+        labels = [label for _key, label in rows]
+        ours = {b.description for b in NightScanApp.BINDINGS} | {
+            "Back: leave the detail view, the filter or a dialog"
+        }
+        back = labels.index("Back: leave the detail view, the filter or a dialog")
+        assert {"Help", "Quit"} <= set(labels[:back])
+        assert set(labels[: back + 1]) <= ours, labels
+        assert labels[back + 1 :], "Textual's own keys are listed too, after ours"
+
+
+async def test_events_give_the_message_the_room(console_home: Path) -> None:
+    """At 120 columns every column stays and the message is the widest of them."""
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        table = app.screen.query_one("#feed", DataTable)
+        widths = {str(c.key.value): c.width for c in table.columns.values()}
+        assert list(widths) == ["time", "type", "severity", "kind", "source", "message"]
+        assert widths["message"] >= 40
+        assert widths["message"] > 2 * max(w for k, w in widths.items() if k != "message")
+
+
+async def test_the_footer_says_how_many_keys_it_could_not_show(console_home: Path) -> None:
+    from textual.widgets._footer import FooterKey, FooterLabel
+
+    from screens.widgets.footer import LeanFooter
+
+    def shown_actions(app) -> list[str]:
+        found: list[str] = []
+        for _node, binding, _enabled, _tip in app.screen.active_bindings.values():
+            if binding.show and binding.action not in found:
+                found.append(binding.action)
+        return found
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=(60, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        footer = app.screen.query_one(LeanFooter)
+        keys = [k.action for k in footer.query(FooterKey)]
+        assert keys
+        everything = shown_actions(app)
+        assert len(keys) < len(everything)
+        more = footer.query_one("#footer-more", FooterLabel)
+        assert str(more.render()) == f"+{len(everything) - len(keys)} more: ? lists all"
+        assert keys == everything[: len(keys)]
+        await pilot.resize_terminal(220, 30)
+        await settle(pilot)
+        footer = app.screen.query_one(LeanFooter)
+        everything = [
+            k.action for k in footer.query(FooterKey) if not k.has_class("-command-palette")
+        ]
+        assert everything == shown_actions(app)
+        assert not footer.query("#footer-more")

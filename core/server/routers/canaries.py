@@ -24,9 +24,12 @@ def list_canaries(mgr: Manager, include_ended: bool = Query(False)) -> list[dict
 @router.get(
     "/deployments/{deployment_id}/canary", response_model=dict[str, Any], responses=ACTION_ERRORS
 )
-def canary_status(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
-    """The deployment's latest canary: state, weight, counts and the judge's recent verdicts."""
-    return mgr.canaries.status(deployment_id)
+def canary_status(
+    deployment_id: Id, mgr: Manager, checks: int = Query(10, ge=0, le=100)
+) -> dict[str, Any]:
+    """The deployment's latest canary: state, weight, counts and the judge's last ``checks``
+    verdicts."""
+    return mgr.canaries.status(deployment_id, checks=checks)
 
 
 @router.post(
