@@ -210,6 +210,9 @@ def run_scenario(local_backend: LocalBackend, remote_backend: RemoteBackend, ser
     assert mine.requests_in_window == theirs.requests_in_window == 1
     for tracker in (L.deployments.performance_tracker, R.deployments.performance_tracker):
         assert sum(s.requests for s in tracker.history(DEP, seconds=60)) == 1
+    # The per-process breakdown of the live panel: the same processes on both sides.
+    by_process = L.deployments.performance_tracker.by_process(DEP)
+    assert R.deployments.performance_tracker.by_process(DEP).keys() == by_process.keys()
     mine, theirs = L.deployments.get_status(DEP), R.deployments.get_status(DEP)
     moving = ("metrics", "last_health_check")
     assert {k: v for k, v in theirs.items() if k not in moving} == as_json(
