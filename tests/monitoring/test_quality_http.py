@@ -77,7 +77,7 @@ def test_quality_route_and_metrics_follow_the_feedback(client, viewer) -> None:
     "path,params,status,detail",
     [
         ("/quality/nowhere", {}, 404, "deployment 'nowhere' not found"),
-        ("/quality/prod", {"window": "soon"}, 422, "invalid window 'soon'"),
+        ("/quality/prod", {"window": "soon"}, 422, "query.window: String should match pattern"),
         ("/quality/prod", {"version": "v9"}, 404, "no predictions of version 'v9'"),
         ("/quality/experiment/nope", {}, 404, "experiment 'nope' not found"),
     ],
