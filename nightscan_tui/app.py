@@ -62,7 +62,8 @@ class NightScanApp(App[None]):
         "events": EventsScreen,
     }
     DEFAULT_MODE = "registry"
-    COMMANDS = App.COMMANDS | {ScreenActionsProvider}
+    # One provider: the console's commands, then Textual's (so ours always lead the palette).
+    COMMANDS = {ScreenActionsProvider}
     # Wide terminals put the detail beside the list instead of below it.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (170, "-wide")]
     BINDINGS = [

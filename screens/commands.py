@@ -2,7 +2,9 @@
 context commands (open a given experiment, filter by status...) and jumps between screens.
 
 Only what makes sense now is offered: mutating actions disappear in read-only mode because the
-screen's ``check_action`` says so, exactly as in the footer.
+screen's ``check_action`` says so, exactly as in the footer. The console's own commands come
+first; Textual's (theme, keys panel, screenshot, quit) follow them, from this same provider, so
+the order never depends on which provider answers first.
 """
 
 from __future__ import annotations
@@ -55,14 +57,25 @@ def screen_commands(screen: Any, app: Any) -> list[Command]:
     return commands
 
 
+def textual_commands(screen: Any, app: Any, discover: bool = False) -> list[Command]:
+    """Textual's own commands, after ours (``discover``: only those shown before typing)."""
+    return [
+        (c.title, c.callback, f"Textual · {c.help}")
+        for c in app.get_system_commands(screen)
+        if c.discover or not discover
+    ]
+
+
 class ScreenActionsProvider(Provider):
     async def discover(self) -> Hits:
-        for label, callback, help_text in screen_commands(self.screen, self.app):
+        own = screen_commands(self.screen, self.app)
+        for label, callback, help_text in own + textual_commands(self.screen, self.app, True):
             yield DiscoveryHit(label, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for label, callback, help_text in screen_commands(self.screen, self.app):
+        own = screen_commands(self.screen, self.app)
+        for label, callback, help_text in own + textual_commands(self.screen, self.app):
             # ":deployments" jumps like k9s: match the help text too.
             score = max(matcher.match(label), matcher.match(help_text) * 0.9)
             if score > 0:

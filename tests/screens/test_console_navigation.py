@@ -237,3 +237,25 @@ async def test_the_footer_says_how_many_keys_it_could_not_show(console_home: Pat
         ]
         assert everything == shown_actions(app)
         assert not footer.query("#footer-more")
+
+
+async def test_palette_lists_the_consoles_commands_before_textuals(console_home: Path) -> None:
+    from textual.command import CommandList
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        options = app.screen.query_one(CommandList)
+        for _ in range(50):  # the palette gathers its hits in a worker
+            await pilot.pause(0.05)
+            if options.option_count:
+                break
+        helps = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        textual = [i for i, text in enumerate(helps) if "Textual ·" in text]
+        ours = [i for i, text in enumerate(helps) if "Registry: Status" in text]
+        assert ours and textual, helps
+        assert max(ours) < min(textual)
+        assert [i for i, text in enumerate(helps) if "Textual ·" not in text] == list(
+            range(min(textual))
+        )
