@@ -56,7 +56,9 @@ def bind_socket(host: str, port: int, *, listen: bool, reuse_port: bool) -> sock
     """A TCP socket on ``host:port``: with ``reuse_port``, one of a group the kernel balances
     (the parent's, bound only to hold the port, does not listen and so gets no connections)."""
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP (with 0,
+    # every answer waited ~40 ms for a delayed ACK: /health took 44 ms instead of 1.2 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
