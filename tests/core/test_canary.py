@@ -193,7 +193,8 @@ def send_plain(mgr, n: int) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     # 0.5 s: far beyond the stable arm's latencies even on a loaded 2-core machine.
-    ("state", "metric"), [({"fail": True}, "error_rate"), ({"delay": 0.5}, "latency")]
+    ("state", "metric"),
+    [({"fail": True}, "error_rate"), ({"delay": 0.5}, "latency")],
 )
 def test_failing_or_slow_canary_is_aborted(
     sqlite_ctx, mgr, clock, flaky, state: dict[str, Any], metric: str
