@@ -4,69 +4,18 @@ and rolls back; and it records itself in the home so CLIs find it."""
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from model_helpers import register_version
+from serve_process import Served
 
 from core import get_context
 from core.deployments import DeploymentConfig, get_deployment_manager
 from core.events import Event
 from core.server.presence import live_servers
 from core.server.serve_log import event_line, reconcile_lines
-
-
-class Served:
-    """`nightscan serve` in a child process, its output collected line by line."""
-
-    def __init__(self, *args: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nightscan_tui.cli", "serve", "--port", str(self.port), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, check: Callable[[str], bool], what: str, timeout_s: float = 120) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            found = next((line for line in list(self.lines) if check(line)), None)
-            if found is not None:
-                return found
-            if self.proc.poll() is not None and not self.lines:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"no line with {what}:\n" + "\n".join(self.lines))
-
-    def wait_until_announced(self, timeout_s: float = 120) -> None:
-        """Until the server recorded itself in the home: it accepts connections from then on."""
-        deadline = time.monotonic() + timeout_s
-        while self.url not in [s.url for s in live_servers(get_context().db)]:
-            assert time.monotonic() < deadline, "\n".join(self.lines)
-            assert self.proc.poll() is None, "\n".join(self.lines)
-            time.sleep(0.1)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout=60)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import numpy as np
 import psutil
 import soundfile as sf
 from model_helpers import register_version
+from serve_process import Served
 from sqlmodel import col, select
 
 from core import get_context
@@ -38,39 +39,6 @@ from inference.synthetic import generate_call
 DEP = "wd_prod"
 
 MAX_REQUESTS = 400  # bounds every "until both answered" loop
-
-
-class ServedWorkers:
-    def __init__(self, *args: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nightscan_tui.cli", "serve", "--port", str(self.port), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_until_announced(self, timeout_s: float = 180) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.url not in [s.url for s in live_servers(get_context().db)]:
-            assert time.monotonic() < deadline, self.log()
-            assert self.proc.poll() is None, self.log()
-            time.sleep(0.1)
-
-    def workers(self) -> set[int]:
-        return {c.pid for c in psutil.Process(self.proc.pid).children()}
 
 
 def call_wav() -> bytes:
@@ -159,7 +127,7 @@ def test_two_workers_share_the_port_and_the_totals(ctx) -> None:
         DeploymentConfig(model_id="wd", version="v1.0.0", deployment_id=DEP)
     )
     wav = call_wav()
-    server = ServedWorkers("--workers", "2", "--no-access-log")
+    server = Served("--workers", "2", "--no-access-log")
     acked: dict[str, int] = {}
     try:
         server.wait_until_announced()
@@ -288,7 +256,7 @@ def test_one_process_stops_cleanly_on_sigterm(sqlite_ctx) -> None:
     get_deployment_manager().deploy_model(
         DeploymentConfig(model_id="wd", version="v1.0.0", deployment_id=DEP)
     )
-    server = ServedWorkers("--no-access-log")
+    server = Served("--no-access-log")
     try:
         server.wait_until_announced()
         wav = call_wav()
