@@ -283,3 +283,20 @@ def test_storing_and_fetching_a_large_blob_streams_in_bounded_memory(
         source.unlink(missing_ok=True)
         for home in homes:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def test_registry_verify_on_another_host_checks_the_blob_and_fills_the_cache(
+    host, shared_url: str, tmp_path: Path
+) -> None:
+    host("a")
+    meta = register_version(MODEL, "v1", seed=1)
+    cli = Path(sys.executable).with_name("nightscan")
+    argv = [str(cli), "--home", str(tmp_path / "host-b"), "--database-url", shared_url]
+    env = {**os.environ, "NIGHTSCAN_HOME": str(tmp_path / "host-b")}
+    done = subprocess.run(
+        [*argv, "registry", "verify", f"{MODEL}:v1"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"sha256:{meta.checksum}  database blob ok, cache fetched" in done.stdout
+    assert ArtifactStore(tmp_path / "host-b" / "artifacts").exists(meta.checksum)
