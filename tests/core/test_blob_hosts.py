@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from blob_helpers import flip_cached_byte, flip_database_byte
-from conftest import BACKENDS, _postgres_schema_url
 from model_helpers import register_version
 from sqlalchemy import func, select
 
@@ -36,15 +35,15 @@ MODEL = "wd"
 Host = Callable[[str], context.Context]
 
 
-@pytest.fixture(params=BACKENDS)
-def shared_url(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "sqlite":
+@pytest.fixture
+def shared_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The conftest's fresh database (a SQLite file outside every host's home, or a PostgreSQL
+    schema), with blobs stored in it."""
+    if database_url.startswith("sqlite"):
         monkeypatch.setenv("NIGHTSCAN_BLOB_STORE", "database")
-        (tmp_path / "shared").mkdir()
-        yield f"sqlite:///{tmp_path / 'shared' / 'nightscan.db'}"
     else:
         monkeypatch.delenv("NIGHTSCAN_BLOB_STORE", raising=False)  # the default on PostgreSQL
-        yield from _postgres_schema_url()
+    return database_url
 
 
 @pytest.fixture
