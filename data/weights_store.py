@@ -31,6 +31,7 @@ from data.tables import ModelVersionRow
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class CacheCheck:
     """What ``verify`` found in this host's cache: ``ok``, ``fetched`` (was missing) or
