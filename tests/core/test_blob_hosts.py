@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from core import IntegrityError, context, get_model_registry
 from core.deployments.crash_points import CRASH_ENV
+from core.events import recent_events
 from data.artifacts import ArtifactStore
 from data.blob_tables import BlobChunkRow, BlobRow
 from data.tables import ModelVersionRow
@@ -103,6 +104,9 @@ def test_a_tampered_cache_file_is_detected_and_fetched_again(host) -> None:
     checked = registry.verify_weights(MODEL, "v1")
     assert checked["store"] == "database" and checked["cache"] == "repaired"
     assert b.artifacts.read(meta.checksum) == good
+    repaired = recent_events(kind="model.cache_repaired")
+    assert len(repaired) == 2 and repaired[0].severity == "warning"
+    assert meta.checksum in repaired[0].message and repaired[0].data["digest"] == meta.checksum
 
 
 def test_a_tampered_database_blob_is_refused_with_a_clear_error(host) -> None:
