@@ -183,6 +183,10 @@ class CanaryController:
         self, config: DeploymentConfig, meta: ModelMetadata, actor: str | None = None
     ) -> bool:
         """Verify the canary version like a deploy, then route its first weight to it."""
+        from core.quality.names import check_classes, check_quality_metrics
+
+        metrics = check_quality_metrics(config.canary.quality_metrics, "canary.quality_metrics")
+        check_classes(metrics, meta.labels, f"canary.quality_metrics of {meta.ref}")
         stable = self.store.deployments.get(config.deployment_id)
         try:
             served = self.serving.load(meta, config, verify=True)
