@@ -136,6 +136,8 @@ class CanaryController:
                 max(0.0, row.next_analysis_at - now) if row.state == "progressing" else None
             ),
             "alpha": config.canary.alpha,
+            "quality_metrics": list(config.canary.quality_metrics),
+            "quality_margin": config.canary.quality_margin,
             "requests": {
                 arm: (state.get(arm) or {}).get("requests", 0) for arm in ("stable", "canary")
             },

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from types import ModuleType
 from typing import Any
 
@@ -494,3 +495,33 @@ def test_canary_quality_metrics_are_validated(mgr) -> None:
     with pytest.raises(ValidationError, match="unknown class in recall.zebra"):
         start(mgr, {**CALM, "quality_metrics": ["recall.zebra"]})
     assert mgr.canaries.active(DEP) is None
+
+
+def test_cli_deploy_canary_with_quality_metrics(sqlite_ctx, clock) -> None:
+    register("v1.0.0")
+    register("v2.0.0", seed=1)
+    runner = CliRunner()
+
+    def nightscan(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "160"})
+
+    assert nightscan("deploy", MODEL, "v1.0.0", "--deployment-id", DEP).exit_code == 0
+    canary = ("deploy", MODEL, "v2.0.0", "--deployment-id", DEP, "--canary", "--traffic", "50")
+    result = nightscan(*canary, "--canary-metric", "recall.zebra")
+    assert result.exit_code != 0 and "unknown class in recall.zebra" in result.output
+    assert "Traceback" not in result.output
+    result = nightscan(*canary, "--canary-metric", "recal.owl")
+    assert result.exit_code != 0 and "unknown quality metric 'recal.owl'" in result.output
+    result = nightscan(*canary, "--canary-metric", "recall.owl", "--canary-metric", "macro_f1")
+    assert result.exit_code == 0, result.output
+    data = json.loads(nightscan("canary", "status", DEP, "--json").output)
+    assert (data["quality_metrics"], data["quality_margin"]) == (["recall.owl", "macro_f1"], 0.05)
+    mgr = get_deployment_manager()
+    clock.now = time.time()  # the CLI started the canary on the real clock
+    mgr.canaries.clock = clock
+    for r in send(mgr, 40, 40):
+        mgr.record_feedback(r["request_id"], "owl")
+    analyse(mgr, clock, seconds=3600)
+    text = nightscan("canary", "status", DEP).output
+    assert "recall.owl, macro_f1 from labelled feedback" in text
+    assert "macro_f1" in text and "sequences at" in text  # the F1 bounds' evidence line
