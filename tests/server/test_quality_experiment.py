@@ -123,5 +123,14 @@ def test_macro_f1_and_class_f1_as_experiment_metrics(served, kit, sqlite_ctx) ->
     assert counted == {"macro_f1", "f1.owl"}
     result = CliRunner().invoke(app, ["experiment", "analyze", "exp_f1"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
+    from rich.console import Console
+
+    from screens.panels.experiment_detail import metric_table
+    from screens.tones import Tones
+
+    console = Console(width=200, record=True)
+    console.print(metric_table(view.comparisons[0], Tones(*[None] * 6)))
+    panel = console.export_text()
+    assert panel.count("bootstrap CI") == 2 and "macro_f1" in panel  # the console's table
     words = " ".join(result.output.split())  # the caption wraps
     assert "macro_f1" in words and "bootstrap interval (fixed-horizon), never decisive" in words
