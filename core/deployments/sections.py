@@ -218,7 +218,8 @@ class CanaryConfig(Section):
     min_samples: int = setting(100, 2, integer=True)  # canary requests before the promotion
     min_feedback: int = setting(30, 2, integer=True)  # labelled requests per arm for accuracy
     # The chance over a WHOLE rollout that a canary within the margins is aborted (split evenly
-    # over errors, latency and accuracy), at any traffic and any analysis frequency.
+    # over errors, latency, accuracy and each quality metric), at any traffic and any analysis
+    # frequency.
     alpha: float = setting(0.05, 0.0001, 0.5)
     error_margin: float = setting(0.01, 0)  # absolute error-rate difference tolerated
     latency_tolerance: float = setting(0.2, 0)  # relative, on the latency threshold

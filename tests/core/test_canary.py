@@ -525,3 +525,8 @@ def test_cli_deploy_canary_with_quality_metrics(sqlite_ctx, clock) -> None:
     text = nightscan("canary", "status", DEP).output
     assert "recall.owl, macro_f1 from labelled feedback" in text
     assert "macro_f1" in text and "sequences at" in text  # the F1 bounds' evidence line
+    from screens.tones import Tones
+    from screens.widgets.live_panel import canary_block
+
+    panel = canary_block(mgr.canaries.status(DEP), Tones(*[None] * 6)).plain  # the console
+    assert "quality from labelled feedback: recall.owl, macro_f1 (margin 0.05 each)" in panel
