@@ -222,12 +222,13 @@ def test_drift_uses_the_held_out_reference_stored_at_registration(ctx, clock) ->
     completed hour (no three-hour wait); its first hours would have said "no drift" here,
     because the mix they see is the shifted one. Without a stored reference, the first hours
     are the reference, and the report says which is used."""
+    from quality_seed import add_deployment
+
     from core.quality.service import (
         REFERENCE_FIRST_HOURS,
         REFERENCE_HELD_OUT,
         quality_for_deployment,
     )
-    from tests.quality_seed import add_deployment
 
     rng = np.random.default_rng(9)
     held, plain = "wildlife_detector:v3.0.0", "wildlife_detector:v4.0.0"
