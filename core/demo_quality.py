@@ -55,10 +55,10 @@ def seed_owl_regression(on_step: Callable[[str], None] = lambda _msg: None) -> b
 
     from core.lifecycle import ModelStatus
     from core.model_metadata import ModelMetadata
-    from core.quality.registration import per_class_metrics
+    from core.quality.registration import held_out_reference, per_class_metrics
     from core.registry import get_model_registry
     from inference.predict import predict_proba
-    from inference.training import classification_metrics, confusion_counts
+    from inference.training import classification_metrics, confidence_histogram, confusion_counts
 
     registry = get_model_registry()
     seeded = False
@@ -73,8 +73,15 @@ def seed_owl_regression(on_step: Callable[[str], None] = lambda _msg: None) -> b
         last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
         with torch.no_grad():
             last.bias[k] -= cut  # lowers that logit for every input: only owls are lost
-        pred = predict_proba(model, x).argmax(axis=1)
+        proba = predict_proba(model, x)
+        pred = proba.argmax(axis=1)
         confusion = confusion_counts(y, pred, len(labels)).tolist()
+        # Its own held-out predictions are its drift reference, not the base version's.
+        config = {**base.training_config, "held_out_confusion": confusion}
+        config.pop("held_out_reference", None)
+        reference = held_out_reference(labels, confusion, confidence_histogram(proba))
+        if reference is not None:
+            config["held_out_reference"] = reference
         registry.register_model(
             model,
             ModelMetadata(
@@ -86,7 +93,7 @@ def seed_owl_regression(on_step: Callable[[str], None] = lambda _msg: None) -> b
                 description=f"{BASE} with the {WEAK_CLASS} output damped by {cut:g}: "
                 f"worse on {WEAK_CLASS}s only",
                 dataset_version=base.dataset_version,
-                training_config={**base.training_config, "held_out_confusion": confusion},
+                training_config=config,
                 metrics={
                     **classification_metrics(y, pred, len(labels)),
                     **per_class_metrics(labels, confusion),

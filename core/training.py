@@ -60,8 +60,12 @@ def train_and_register(
         raise ValidationError(str(exc)) from None
     meta.name = f"{model_id} {version}"
     meta.dataset_version = result.dataset_version
+    from core.quality.registration import held_out_reference, per_class_metrics
+
     meta.training_config = {**result.training_config, "held_out_confusion": result.confusion}
-    from core.quality.registration import per_class_metrics
+    reference = held_out_reference(result.labels, result.confusion, result.confidence_bins)
+    if reference is not None:
+        meta.training_config["held_out_reference"] = reference
 
     meta.metrics = {**result.metrics, **per_class_metrics(result.labels, result.confusion)}
     registry.register_model(result.model, meta)

@@ -89,6 +89,20 @@ class TrainingResult:
     # Held-out confusion counts, [true][predicted] in ``labels`` order: per-class metrics and
     # intervals are computed from it at registration (core/quality).
     confusion: list[list[int]] = field(default_factory=list)
+    # Histogram of the held-out predictions' confidence (top softmax probability) over
+    # CONFIDENCE_BINS equal bins of [0, 1]: with the predicted-class counts (the confusion's
+    # column sums), the version's drift reference from registration on.
+    confidence_bins: list[int] = field(default_factory=list)
+
+
+CONFIDENCE_BINS = 10  # the quality rollup's bins (core/quality/rollup.py)
+
+
+def confidence_histogram(probabilities: np.ndarray, bins: int = CONFIDENCE_BINS) -> list[int]:
+    """Counts of the top probabilities per equal bin of [0, 1]; 1.0 falls in the top bin."""
+    top = np.asarray(probabilities, dtype=np.float64).max(axis=1)
+    index = np.clip((top * bins).astype(np.int64), 0, bins - 1)
+    return np.bincount(index, minlength=bins).astype(int).tolist()
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,6 +245,7 @@ def train_model(config: TrainingConfig, on_epoch: EpochCallback | None = None) -
         dataset_version=DATASET_VERSION,
         labels=labels,
         confusion=confusion_counts(y_val, val_pred, len(labels)).tolist(),
+        confidence_bins=confidence_histogram(torch.softmax(val_logits, dim=1).numpy()),
     )
 
 

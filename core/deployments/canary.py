@@ -136,6 +136,8 @@ class CanaryController:
                 max(0.0, row.next_analysis_at - now) if row.state == "progressing" else None
             ),
             "alpha": config.canary.alpha,
+            "quality_metrics": list(config.canary.quality_metrics),
+            "quality_margin": config.canary.quality_margin,
             "requests": {
                 arm: (state.get(arm) or {}).get("requests", 0) for arm in ("stable", "canary")
             },
@@ -183,6 +185,10 @@ class CanaryController:
         self, config: DeploymentConfig, meta: ModelMetadata, actor: str | None = None
     ) -> bool:
         """Verify the canary version like a deploy, then route its first weight to it."""
+        from core.quality.names import check_classes, check_quality_metrics
+
+        metrics = check_quality_metrics(config.canary.quality_metrics, "canary.quality_metrics")
+        check_classes(metrics, meta.labels, f"canary.quality_metrics of {meta.ref}")
         stable = self.store.deployments.get(config.deployment_id)
         try:
             served = self.serving.load(meta, config, verify=True)

@@ -19,12 +19,16 @@ once, so the analysis frequency does not matter and no look is "spent"):
   latency ``X``, its exceedance share is at most the stable one: H0 is "difference <= 0".
   Exceedance counts are O(1) state and, unlike a running quantile, make both arms Bernoulli;
 * ``accuracy``: stable accuracy - canary accuracy on labelled requests, margin
-  ``accuracy_margin``, once both arms have ``min_feedback`` labels.
+  ``accuracy_margin``, once both arms have ``min_feedback`` labels;
+* optional quality metrics (``canary.quality_metrics``: ``recall.CLASS``, ``precision.CLASS``,
+  ``f1.CLASS``, ``macro_f1``), margin ``quality_margin``, from the arms' confusion counts; each
+  takes an equal share of alpha and its always-valid construction is in canary_quality.py.
 
 A metric says *worse* when its CS lies entirely above its margin; the policy then aborts. If the
 canary is within the margin (H0), the chance that this ever happens during the rollout is at
-most ``alpha / 3`` per metric (Ville's inequality; the difference of two running means has
-the covariance of a Brownian motion in information time whatever the traffic split, so the
+most ``alpha / (3 + m)`` per metric with ``m`` quality metrics (Ville's inequality; the
+difference of two running means has the covariance of a Brownian motion in information time
+whatever the traffic split, so the
 mixture martingale holds as weights change), hence at most ``alpha`` for the rollout. An
 inconclusive look counts for nothing. The mixing scale ``tau`` is fixed per metric (a data-
 dependent ``tau`` would break the martingale): the margin for errors and accuracy, a fifth of
@@ -39,7 +43,7 @@ The last step promotes once the canary has served ``min_samples`` requests in to
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -64,9 +68,13 @@ class ArmWindow:
     latencies_ms: Sequence[float] = ()
     labelled: int = 0
     correct: int = 0
+    # Labelled items by (true label, predicted class): for the quality metrics only.
+    confusion: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if min(self.requests, self.errors, self.labelled, self.correct) < 0:
+            raise ValidationError("window counts must be >= 0")
+        if any(n < 0 for n in self.confusion.values()):
             raise ValidationError("window counts must be >= 0")
         if self.errors > self.requests or self.correct > self.labelled:
             raise ValidationError("a window has more errors than requests or correct than labelled")
@@ -82,6 +90,11 @@ class ArmCounts:
     slow: int = 0  # of which over the threshold
     labelled: int = 0
     correct: int = 0
+    confusion: tuple[tuple[str, str, int], ...] = ()  # (true, predicted, n), sorted
+
+    @property
+    def confusion_map(self) -> dict[tuple[str, str], int]:
+        return {(t, p): n for t, p, n in self.confusion}
 
 
 @dataclass(frozen=True)
@@ -98,10 +111,14 @@ class PolicySettings:
     min_samples: int
     min_feedback: int
     calibration_samples: int
+    quality_metrics: tuple[str, ...] = ()
+    quality_margin: float = 0.05
+    labels: tuple[str, ...] = ()  # both versions' classes: the fixed set macro-F1 averages
 
     @property
     def metric_alpha(self) -> float:
-        return self.alpha / len(METRICS)  # Bonferroni: fixed before any data, labels or not
+        # Bonferroni: fixed before any data, labels or not; a quality metric takes a share.
+        return self.alpha / (len(METRICS) + len(self.quality_metrics))
 
 
 @dataclass(frozen=True)
@@ -118,6 +135,7 @@ class PolicyState:
     canary_threshold_ms: float | None = None
     windows: int = 0
     min_p: tuple[float, float, float] = (1.0, 1.0, 1.0)  # running minimum, order of METRICS
+    quality_min_p: tuple[tuple[str, float], ...] = ()  # (quality metric, running minimum)
     outcome: str | None = None  # "promote" or "abort" once the rollout has ended
     ended_at: float | None = None
     reason: str = ""
@@ -126,6 +144,9 @@ class PolicyState:
         data = asdict(self)
         data["calibration_ms"] = list(self.calibration_ms)
         data["min_p"] = dict(zip(METRICS, self.min_p, strict=True))
+        data["quality_min_p"] = dict(self.quality_min_p)
+        for arm in ("stable", "canary"):
+            data[arm]["confusion"] = [list(c) for c in getattr(self, arm).confusion]
         return {"version": STATE_VERSION, **data}
 
     @classmethod
@@ -135,8 +156,15 @@ class PolicyState:
                 raise ValueError(f"unknown version {data.get('version')!r}")
             names = {f.name for f in fields(cls)}
             values = {k: v for k, v in data.items() if k in names}
-            values["stable"] = ArmCounts(**data["stable"])
-            values["canary"] = ArmCounts(**data["canary"])
+            for arm in ("stable", "canary"):  # states from before the quality metrics load
+                counts = dict(data[arm])
+                counts["confusion"] = tuple(
+                    (str(t), str(p), int(n)) for t, p, n in counts.get("confusion", ())
+                )
+                values[arm] = ArmCounts(**counts)
+            values["quality_min_p"] = tuple(
+                (str(k), float(v)) for k, v in data.get("quality_min_p", {}).items()
+            )
             values["calibration_ms"] = tuple(float(x) for x in data["calibration_ms"])
             values["min_p"] = tuple(float(data["min_p"][m]) for m in METRICS)
             return cls(**values)
@@ -234,7 +262,8 @@ class CanaryPolicy:
         self.settings = settings
 
     @classmethod
-    def from_config(cls, config: DeploymentConfig) -> CanaryPolicy:
+    def from_config(cls, config: DeploymentConfig, labels: Sequence[str] = ()) -> CanaryPolicy:
+        """``labels``: the classes of both versions, needed by ``macro_f1`` only."""
         c = config.canary
         steps = tuple(float(s) for s in c.steps)
         share = float(config.traffic_percentage)
@@ -253,6 +282,8 @@ class CanaryPolicy:
             latency_margin_ms=float(c.latency_margin_ms),
             accuracy_margin=float(c.accuracy_margin), min_samples=int(c.min_samples),
             min_feedback=int(c.min_feedback), calibration_samples=int(c.calibration_samples),
+            quality_metrics=tuple(c.quality_metrics), quality_margin=float(c.quality_margin),
+            labels=tuple(labels),
         )  # fmt: skip
         if not 0 < settings.alpha < 1 or not 0 < settings.latency_quantile < 1:
             raise ValidationError("canary.alpha and canary.latency_quantile must lie in (0, 1)")
@@ -274,7 +305,11 @@ class CanaryPolicy:
             return state, Decision(state.outcome, state.weight, f"rollout ended: {state.reason}")
         state = self._fold(state, stable, canary)
         checks = self._checks(state)
-        state = replace(state, min_p=tuple(c.min_p for c in checks))
+        state = replace(
+            state,
+            min_p=tuple(c.min_p for c in checks[: len(METRICS)]),
+            quality_min_p=tuple((c.metric, c.min_p) for c in checks[len(METRICS) :]),
+        )
         worse = [c for c in checks if c.outcome == "worse"]
         if worse:
             reason = "canary worse beyond the margin on " + ", ".join(_describe(c) for c in worse)
@@ -339,7 +374,7 @@ class CanaryPolicy:
             if state.stable_threshold_ms is not None
             else f"calibrating: {len(state.calibration_ms)}/{s.calibration_samples} stable"
         )
-        return (
+        base = (
             difference_check(
                 "error_rate", "error-rate difference, normal-mixture CS",
                 (st.requests, st.errors), (ca.requests, ca.errors), margin=s.error_margin,
@@ -358,6 +393,16 @@ class CanaryPolicy:
                 lower_is_worse=True, previous_min_p=state.min_p[2],
             ),
         )  # fmt: skip
+        if not s.quality_metrics:
+            return base
+        from core.deployments.canary_quality import quality_checks
+        from core.quality.names import check_quality_metrics
+
+        return base + quality_checks(
+            check_quality_metrics(s.quality_metrics, "canary.quality_metrics"), s.labels,
+            st.confusion_map, ca.confusion_map, margin=s.quality_margin, alpha=alpha,
+            min_n=s.min_feedback, previous_min_p=dict(state.quality_min_p),
+        )  # fmt: skip
 
 
 def _add(counts: ArmCounts, window: ArmWindow, timed: int, slow: int) -> ArmCounts:
@@ -368,14 +413,30 @@ def _add(counts: ArmCounts, window: ArmWindow, timed: int, slow: int) -> ArmCoun
         slow=counts.slow + slow,
         labelled=counts.labelled + window.labelled,
         correct=counts.correct + window.correct,
+        confusion=_merge(counts.confusion, window.confusion),
     )
+
+
+def _merge(
+    totals: tuple[tuple[str, str, int], ...], new: Mapping[tuple[str, str], int]
+) -> tuple[tuple[str, str, int], ...]:
+    if not new:
+        return totals
+    merged = {(t, p): n for t, p, n in totals}
+    for key, n in new.items():
+        if n:
+            merged[key] = merged.get(key, 0) + int(n)
+    return tuple((t, p, n) for (t, p), n in sorted(merged.items()))
 
 
 def _describe(c: MetricEvidence) -> str:
-    return (
-        f"{c.metric} (stable {c.stable:.4g}, canary {c.canary:.4g}, worse by "
-        f"[{c.cs_low:.4g}, {c.cs_high:.4g}] > margin {c.margin:g}, p={c.always_valid_p:.2g})"
+    p = "" if c.always_valid_p is None else f", p={c.always_valid_p:.2g}"
+    est = (
+        ""
+        if c.stable is None or c.canary is None
+        else (f"stable {c.stable:.4g}, canary {c.canary:.4g}, ")
     )
+    return f"{c.metric} ({est}worse by [{c.cs_low:.4g}, {c.cs_high:.4g}] > margin {c.margin:g}{p})"
 
 
 def _status(checks: Sequence[MetricEvidence]) -> str:

@@ -6,6 +6,10 @@ split between the arms by the current weight (binomial), errors are binomial per
 successful requests' latencies lognormal (median, sigma). Only a uniform sample of at most
 ``latency_cap`` latencies per arm and window is drawn, like the controller's reservoir (5,000 per
 arm and tick): the counts are exact, the latency evidence is at most what production has.
+With ``feedback_rate`` > 0, that share of each arm's successful requests gets a true label:
+classes by ``class_mix``, right with the arm's per-class recall, and a wrong prediction spread
+evenly over the other classes; the labelled confusion counts feed accuracy and the quality
+metrics (``canary.quality_metrics``) as the controller's SQL counts would.
 
 ``simulate`` repeats rollouts and summarises: abort probability with its Clopper-Pearson
 interval, aborts before the canary reaches 50 %, median time to abort, and time to promotion.
@@ -39,8 +43,27 @@ class Scenario:
     latency_sigma: float = 0.5
     interval_s: float | None = None  # None: the configuration's analysis_interval_s
     latency_cap: int = 1000
+    feedback_rate: float = 0.0  # share of successful requests that get a true label
+    class_mix: tuple[float, ...] = ()  # true-class prevalence (sums to 1)
+    stable_recall: tuple[float, ...] = ()  # per class: P(predicted right | true class)
+    canary_recall: tuple[float, ...] | None = None  # default: the stable arm's
+    class_names: tuple[str, ...] = ()  # default c0, c1, ...
 
     def __post_init__(self) -> None:
+        if not 0 <= self.feedback_rate <= 1:
+            raise ValidationError(f"feedback_rate must lie in [0, 1], got {self.feedback_rate}")
+        k = len(self.class_mix)
+        recalls = [self.stable_recall, self.canary_recall or self.stable_recall]
+        if self.feedback_rate > 0 and (
+            k < 2
+            or abs(sum(self.class_mix) - 1) > 1e-9
+            or any(len(r) != k or not all(0 <= x <= 1 for x in r) for r in recalls)
+            or (self.class_names and len(self.class_names) != k)
+        ):
+            raise ValidationError(
+                "feedback needs a class_mix of >= 2 shares summing to 1 and one recall in "
+                "[0, 1] per class for each arm"
+            )
         rates = (self.stable_error_rate, self.canary_error_rate)
         medians = (self.stable_median_ms, self.canary_median_ms)
         if not (math.isfinite(self.rps) and self.rps > 0):
@@ -65,8 +88,13 @@ class Scenario:
         return self.stable_median_ms if self.canary_median_ms is None else self.canary_median_ms
 
     @property
+    def labels(self) -> tuple[str, ...]:
+        return self.class_names or tuple(f"c{i}" for i in range(len(self.class_mix)))
+
+    @property
     def identical(self) -> bool:
-        return (self.canary_errors, self.canary_median) == (
+        same_recall = self.canary_recall is None or self.canary_recall == self.stable_recall
+        return same_recall and (self.canary_errors, self.canary_median) == (
             self.stable_error_rate,
             self.stable_median_ms,
         )
@@ -149,10 +177,12 @@ def run_rollout(
         draws = rng.standard_normal(int(sampled.sum())) * scenario.latency_sigma
         lat_s = np.exp(draws[: sampled[0]] + log_medians[0])
         lat_c = np.exp(draws[sampled[0] :] + log_medians[1])
+        feedback = [_feedback(scenario, arm, int(requests[arm] - errors[arm]), rng)
+                    for arm in (0, 1)]  # fmt: skip
         state, decision = policy.observe(
             state,
-            stable=ArmWindow(int(requests[0]), int(errors[0]), lat_s),
-            canary=ArmWindow(int(requests[1]), int(errors[1]), lat_c),
+            stable=ArmWindow(int(requests[0]), int(errors[0]), lat_s, **feedback[0]),
+            canary=ArmWindow(int(requests[1]), int(errors[1]), lat_c, **feedback[1]),
             now=now,
         )
         if decision.action == ABORT:
@@ -163,13 +193,39 @@ def run_rollout(
     return RolloutOutcome(UNFINISHED, now, state.weight)
 
 
+def _feedback(scenario: Scenario, arm: int, served: int, rng: np.random.Generator) -> dict:
+    """One arm's labelled requests of one window: counts and (true, predicted) confusion."""
+    if scenario.feedback_rate <= 0 or served <= 0:
+        return {}
+    labelled = int(rng.binomial(served, scenario.feedback_rate))
+    recall = np.asarray(
+        scenario.stable_recall if arm == 0 else scenario.canary_recall or scenario.stable_recall
+    )
+    truth = rng.multinomial(labelled, scenario.class_mix)
+    right = rng.binomial(truth, recall)
+    labels = scenario.labels
+    k = len(labels)
+    confusion: dict[tuple[str, str], int] = {}
+    for i in range(k):
+        if right[i]:
+            confusion[(labels[i], labels[i])] = int(right[i])
+        wrong = int(truth[i] - right[i])
+        if wrong:
+            spread = rng.multinomial(wrong, [1.0 / (k - 1)] * (k - 1))
+            others = [j for j in range(k) if j != i]
+            for j, n in zip(others, spread, strict=True):
+                if n:
+                    confusion[(labels[i], labels[j])] = int(n)
+    return {"labelled": labelled, "correct": int(right.sum()), "confusion": confusion}
+
+
 def simulate(
     config: DeploymentConfig, scenario: Scenario, rollouts: int, seed: int = 0
 ) -> OperatingCharacteristics:
     """``rollouts`` seeded rollouts of ``scenario`` under ``config``'s canary policy."""
     if not 1 <= rollouts <= 1_000_000:
         raise ValidationError(f"rollouts must lie between 1 and 1000000, got {rollouts}")
-    policy = CanaryPolicy.from_config(config)
+    policy = CanaryPolicy.from_config(config, labels=scenario.labels)
     interval = float(scenario.interval_s or config.canary.analysis_interval_s)
     rng = np.random.default_rng(seed)
     outcomes = [run_rollout(policy, scenario, interval, rng) for _ in range(rollouts)]

@@ -11,19 +11,33 @@ and acts on the decision (step, promote, abort) in the same commit.
 A canary that hangs or always raises may never produce a judged request, so it is also probed
 like a deployment (a real inference, its ``health_check`` interval, timeout and threshold on the
 controller's clock): ``failure_threshold`` consecutive failed probes abort it as FAILED.
+
+Quality metrics (``canary.quality_metrics``) need the arms' labelled confusion counts: they are
+read from the quality rollup's hourly counts (a GROUP BY over count rows, never the predictions
+themselves), all-time for the canary, and the policy is given what is new since its state's
+totals.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, delete, select
 
 from core import events
 from core.deployments.canary_data import windows_from_batches
-from core.deployments.canary_policy import ABORT, HOLD, PROMOTE, STEP, CanaryPolicy, PolicyState
+from core.deployments.canary_policy import (
+    ABORT,
+    HOLD,
+    PROMOTE,
+    STEP,
+    ArmWindow,
+    CanaryPolicy,
+    PolicyState,
+)
 from core.deployments.config import DeploymentConfig
 from core.deployments.probe import probe_runtime
 from core.errors import NightScanError
@@ -60,6 +74,17 @@ def verdict_of(decision: Decision) -> str:
         return "FAIL"
     outcomes = {c.outcome for c in decision.checks if c.outcome != "skipped"}
     return "PASS" if outcomes == {"within"} else "INCONCLUSIVE"
+
+
+def with_new_confusion(state: PolicyState, stable: ArmWindow, canary: ArmWindow, totals):
+    """The windows plus the labelled confusion counts that ``totals`` (all-time, per arm) has
+    beyond what the state has already counted."""
+    out = []
+    for arm, window in (("stable", stable), ("canary", canary)):
+        seen = getattr(state, arm).confusion_map
+        new = {k: n - seen.get(k, 0) for k, n in totals.get(arm, {}).items()}
+        out.append(replace(window, confusion={k: n for k, n in new.items() if n > 0}))
+    return out[0], out[1]
 
 
 def policy_state(row: CanaryRow, policy: CanaryPolicy) -> PolicyState:
@@ -105,6 +130,7 @@ class CanaryStepper:
     def analyze(self, canary_id: int, now: float | None = None) -> Decision | None:
         """One analysis: fold the new batches into the policy, record, and act on its decision."""
         now = self.clock() if now is None else now
+        quality = self._quality_counts(canary_id)  # read before the write transaction
         with self.store.deployments.transition("canary_analysis") as session:
             row = session.exec(
                 select(CanaryRow).where(CanaryRow.id == canary_id).with_for_update()
@@ -122,9 +148,11 @@ class CanaryStepper:
                 .order_by(col(CanarySampleRow.id))
             ).all()
             stable, canary = windows_from_batches(list(batches), canary_id)
-            state, decision = policy.observe(
-                policy_state(row, policy), stable=stable, canary=canary, now=now
-            )
+            state = policy_state(row, policy)
+            if quality is not None:
+                stable, canary = with_new_confusion(state, stable, canary, quality[1])
+                policy = CanaryPolicy.from_config(config, labels=quality[0])
+            state, decision = policy.observe(state, stable=stable, canary=canary, now=now)
             if batches:  # counted now, whatever the decision: never twice
                 row.consumed_sample_id = batches[-1].id
                 session.exec(
@@ -147,6 +175,23 @@ class CanaryStepper:
         if decision.action != HOLD:
             self.serving.apply(deployment_id)
         return decision
+
+    def _quality_counts(self, canary_id: int):
+        """(labels of both versions, {arm: all-time confusion}) when the canary judges quality
+        metrics, else None."""
+        with self.store.db.session() as session:
+            row = session.get(CanaryRow, canary_id)
+        if row is None or not (row.config.get("canary") or {}).get("quality_metrics"):
+            return None
+        from core.quality.store import QualityStore, Scope
+
+        quality = QualityStore(self.store.db)
+        scope = Scope(deployment_id=row.deployment_id, canary_id=canary_id, split_by="canary_arm")
+        counts = quality.counts(scope)
+        labels: list[str] = []
+        for ref in (row.stable_ref, row.canary_ref):
+            labels += [x for x in quality.labels_of(ref) if x not in labels]
+        return tuple(labels), {arm: dict(g.confusion) for arm, g in counts.items()}
 
     @staticmethod
     def _record(session, row: CanaryRow, state, decision: Decision, batches: int, now: float):

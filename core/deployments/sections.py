@@ -218,7 +218,8 @@ class CanaryConfig(Section):
     min_samples: int = setting(100, 2, integer=True)  # canary requests before the promotion
     min_feedback: int = setting(30, 2, integer=True)  # labelled requests per arm for accuracy
     # The chance over a WHOLE rollout that a canary within the margins is aborted (split evenly
-    # over errors, latency and accuracy), at any traffic and any analysis frequency.
+    # over errors, latency, accuracy and each quality metric), at any traffic and any analysis
+    # frequency.
     alpha: float = setting(0.05, 0.0001, 0.5)
     error_margin: float = setting(0.01, 0)  # absolute error-rate difference tolerated
     latency_tolerance: float = setting(0.2, 0)  # relative, on the latency threshold
@@ -228,8 +229,21 @@ class CanaryConfig(Section):
     # latencies, fixed before the data it judges; both arms' exceedances are then counted.
     latency_quantile: float = setting(0.9, 0.5, 0.99)
     calibration_samples: int = setting(200, 20, 5000, integer=True)
+    # Quality metrics judged from labelled feedback beside accuracy: recall.CLASS,
+    # precision.CLASS, f1.CLASS, macro_f1 (canary_quality.py); each takes a share of alpha.
+    quality_metrics: tuple[str, ...] = ()
+    quality_margin: float = setting(0.05, 0, 1)  # absolute loss tolerated on each of them
 
     def __post_init__(self) -> None:
+        from core.quality.names import check_quality_metrics
+
+        metrics = self.quality_metrics
+        if isinstance(metrics, str):
+            metrics = (metrics,)
+        if not isinstance(metrics, list | tuple):
+            raise ValidationError(f"canary.quality_metrics must be a list, got {metrics!r}")
+        check_quality_metrics(metrics, "canary.quality_metrics")
+        object.__setattr__(self, "quality_metrics", tuple(metrics))
         steps = self.steps
         if (
             not isinstance(steps, list | tuple)

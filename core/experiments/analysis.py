@@ -38,6 +38,7 @@ from typing import Any
 from core.experiments.config import ExperimentConfig, MetricKind
 from core.experiments.inference import ArmInference, infer_metric, pooled
 from core.experiments.models import AllocationChange, ExperimentInfo
+from core.experiments.quality_analysis import count_metric_comparison, is_count_metric
 from core.experiments.stopping import (
     StopDecision,
     auto_stop_decision,
@@ -226,13 +227,20 @@ def build_analysis(
     unit_counts: Mapping[tuple[str, int], int],
     history: Sequence[AllocationChange],
     now: datetime,
+    confusion: Mapping[str, Mapping[tuple[str, str], int]] | None = None,
+    labels: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """``confusion`` (variant -> labelled (true, predicted) counts) and ``labels`` feed the F1
+    metrics (quality_analysis.py); the others come from ``epoch_stats``."""
     config = info.config
     control = config.control
     alloc = info.allocation
-    epochs = {m: metric_epochs(config, m, epoch_stats) for m in config.success_metrics}
-    arms = {m: {v: pooled(e) for v, e in epochs[m].items()} for m in config.success_metrics}
-    inference = {m: infer_metric(config, m, epochs[m]) for m in config.success_metrics}
+    counted = [m for m in config.success_metrics if is_count_metric(m)]
+    per_request = [m for m in config.success_metrics if m not in counted]
+    epochs = {m: metric_epochs(config, m, epoch_stats) for m in per_request}
+    arms = {m: {v: pooled(e) for v, e in epochs[m].items()} for m in per_request}
+    inference = {m: infer_metric(config, m, epochs[m]) for m in per_request}
+    confusion = confusion or {}
     comparisons: dict[str, dict[str, Any]] = {}
     family: list[tuple[str, str]] = []
     for t in config.treatments:
@@ -240,6 +248,12 @@ def build_analysis(
         key = f"{t}_vs_{control}"
         metric_comparisons = {}
         for m in config.success_metrics:
+            if m in counted:
+                metric_comparisons[m] = count_metric_comparison(
+                    m, labels, confusion.get(control, {}), confusion.get(t, {}),
+                    primary=False, confidence=config.confidence_level,
+                )  # fmt: skip
+                continue
             metric_comparisons[m] = _comparison(
                 config, m, arms[m][control], arms[m][t], inference[m][t], ratio
             )
@@ -267,7 +281,7 @@ def build_analysis(
     recommendation = _recommend(config, srm, decision, primary, arms[config.primary])
     trust_notes = ([srm["verdict"]] if srm["mismatch"] else []) + [
         f"{m} ({t} vs {control}): {inf.note}"
-        for m in config.success_metrics
+        for m in per_request
         for t, inf in inference[m].items()
         if not inf.valid
     ]
@@ -292,8 +306,11 @@ def build_analysis(
                 "allocation_percent": alloc.get(v, 0.0),
                 "units": srm["observed"].get(v, 0),
                 "metrics": {
-                    m: {"n": arms[m][v].n, "mean": arms[m][v].mean, "std": arms[m][v].std}
-                    for m in config.success_metrics
+                    **{
+                        m: {"n": arms[m][v].n, "mean": arms[m][v].mean, "std": arms[m][v].std}
+                        for m in per_request
+                    },
+                    **{m: {"n": sum(confusion.get(v, {}).values())} for m in counted},
                 },
             }
             for v in config.variants

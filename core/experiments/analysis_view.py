@@ -43,6 +43,15 @@ class MetricResult:
     significant: bool
     winner: str | None
     note: str | None
+    difference: float | None = None  # treatment - control, absolute
+    difference_ci: tuple[float | None, float | None] | None = None
+    test: str | None = None
+
+    @property
+    def counted(self) -> bool:
+        """An F1 metric: from the arms' confusion counts with a bootstrap interval, shown and
+        never decisive (no anytime p)."""
+        return self.metric_type == "f1"
 
     @property
     def binary(self) -> bool:
@@ -90,6 +99,9 @@ class MetricResult:
             significant=bool(d.get("significant")),
             winner=d.get("winner"),
             note=d.get("note"),
+            difference=d.get("absolute_difference"),
+            difference_ci=_interval(d.get("difference_ci")),
+            test=d.get("test"),
         )
 
 

@@ -244,6 +244,15 @@ class ExperimentConfig:
                 out.append(f"metric name {m!r} must be letters, digits, '_', '-' or '.'")
         dupes = sorted({m for m in metrics if metrics.count(m) > 1})
         out += [f"success_metrics lists {m!r} more than once" for m in dupes]
+        from core.experiments.quality_analysis import is_count_metric
+
+        for role, name in (("primary", self.primary), ("reward", self.reward_metric)):
+            if isinstance(name, str) and is_count_metric(name):
+                out.append(
+                    f"{name} cannot be the {role} metric: it is computed per variant from "
+                    "labelled feedback with a fixed-horizon interval, not an always-valid test; "
+                    "list another metric first or set primary_metric (recall.CLASS can decide)"
+                )
         if self.primary_metric is not None and self.primary_metric not in metrics:
             out.append(f"primary_metric {self.primary_metric!r} is not in success_metrics")
         if self.reward_metric is not None and self.reward_metric not in metrics:

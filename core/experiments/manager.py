@@ -306,13 +306,33 @@ class ABTestManager:
         from core.experiments.analysis import build_analysis
 
         info = self.store.get(experiment_id)
+        confusion, labels = self._feedback_counts(info)
         return build_analysis(
             info,
             self.store.epoch_metric_stats(experiment_id),
             self.store.unit_counts(experiment_id),
             self.store.history(experiment_id),
             self.clock(),
+            confusion=confusion,
+            labels=labels,
         )
+
+    def _feedback_counts(self, info: ExperimentInfo):
+        """Per-variant labelled confusion counts and the variants' classes, summed in SQL from
+        the quality rollup, for the F1 metrics only (None, () when there is none)."""
+        from core.experiments.quality_analysis import is_count_metric
+
+        if not any(is_count_metric(m) for m in info.config.success_metrics):
+            return None, ()
+        from core.quality.store import QualityStore, Scope
+
+        quality = QualityStore(self.ctx.db)
+        scope = Scope(experiment_id=info.experiment_id, split_by="variant")
+        counts = quality.counts(scope)
+        labels: list[str] = []
+        for ref in info.config.model_variants.values():
+            labels += [x for x in quality.labels_of(ref) if x not in labels]
+        return {v: dict(g.confusion) for v, g in counts.items()}, tuple(labels)
 
     def update_bandit_allocation(
         self, experiment_id: str, force: bool = False

@@ -11,6 +11,7 @@ cells). A rate with a zero denominator is ``None``, not 0: "no owl was predicted
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -164,4 +165,96 @@ def quality_from_confusion(
         macro_f1_ci=macro_ci,
         per_class=tuple(per_class),
         confidence_level=confidence,
+    )
+
+
+@dataclass(frozen=True)
+class F1Comparison:
+    """One class's F1 (``label``) or macro-F1 (``label`` None) of two groups, treatment minus
+    control. Each group's value and interval are exactly the quality report's
+    (``quality_from_confusion``); the difference's and the relative lift's percentile intervals
+    come from independent multinomial bootstraps of the two groups' confusion counts (the
+    ordinary bootstrap of each group's labelled predictions). Fixed-horizon intervals: valid at
+    a sample size fixed in advance, not under repeated looks."""
+
+    label: str | None
+    control_n: int
+    treatment_n: int
+    control: float | None
+    control_ci: Interval | None
+    treatment: float | None
+    treatment_ci: Interval | None
+    difference: float | None
+    difference_ci: Interval | None
+    relative_lift: float | None
+    relative_lift_ci: Interval | None
+
+
+def _f1_value(matrix: np.ndarray, index: int | None, present: np.ndarray) -> np.ndarray:
+    """F1 of class ``index``, or the mean F1 over ``present`` classes; works on stacks."""
+    f1 = f1_scores(matrix)
+    if index is not None:
+        return f1[..., index]
+    if not present.any():
+        return np.full(f1.shape[:-1], np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN draw stays NaN
+        return np.nanmean(f1[..., present], axis=-1)
+
+
+def f1_comparison(
+    labels: Sequence[str],
+    control: Sequence[Sequence[int]],
+    treatment: Sequence[Sequence[int]],
+    *,
+    label: str | None = None,
+    confidence: float = 0.95,
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = 0,
+) -> F1Comparison:
+    """``label``'s F1 (or macro-F1 when None) of two confusion matrices over ``labels``."""
+    index = None if label is None else list(labels).index(label)
+    reports = [quality_from_confusion(labels, m, confidence=confidence, draws=draws, seed=seed)
+               for m in (control, treatment)]  # fmt: skip
+    values: list[float | None] = []
+    cis: list[Interval | None] = []
+    for q in reports:
+        if index is None:
+            values.append(q.macro_f1)
+            cis.append(q.macro_f1_ci)
+        else:
+            values.append(q.per_class[index].f1)
+            cis.append(q.per_class[index].f1_ci)
+    c, t = values
+    diff = None if c is None or t is None else t - c
+    lift = None if diff is None or not c else diff / c
+    diff_ci = lift_ci = None
+    if diff is not None and draws > 0:
+        boots = []
+        for matrix, rng in zip(
+            (control, treatment), np.random.default_rng(seed).spawn(2), strict=True
+        ):
+            m = np.asarray(matrix, dtype=np.int64)
+            n, k = int(m.sum()), m.shape[0]
+            present = ~np.isnan(f1_scores(m))
+            boot = rng.multinomial(n, (m / n).ravel(), size=draws).reshape(draws, k, k)
+            boots.append(_f1_value(boot, index, present))
+        delta = boots[1] - boots[0]
+        diff_ci = _percentile(delta, confidence)
+        if c:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(boots[0] > 0, delta / np.where(boots[0] > 0, boots[0], 1), np.nan)
+            lift_ci = _percentile(ratio, confidence)
+    return F1Comparison(
+        label=label,
+        control_n=reports[0].labelled,
+        treatment_n=reports[1].labelled,
+        control=c,
+        control_ci=cis[0],
+        treatment=t,
+        treatment_ci=cis[1],
+        difference=diff,
+        difference_ci=diff_ci,
+        relative_lift=lift,
+        relative_lift_ci=lift_ci,
     )

@@ -1,7 +1,10 @@
 """Per-class held-out metrics recorded at registration, as flat registry metrics
 (``recall/owl``, ``precision/owl``, ``f1/owl``, ``macro_f1``), so ``registry compare`` shows a
 version that trades owls for sparrows before it is deployed. The confusion counts themselves go
-into the version's training config (``held_out_confusion``) for intervals later."""
+into the version's training config (``held_out_confusion``) for intervals later, and the
+held-out predictions' class counts and confidence histogram (``held_out_reference``) are the
+version's drift reference from registration on (core/quality/service.py). Both live in the
+version's ``training_config`` JSON, so no schema change was needed."""
 
 from __future__ import annotations
 
@@ -39,3 +42,16 @@ def per_class_differences(metric_differences: dict[str, dict]) -> dict[str, dict
         if label and name in PER_CLASS:
             grouped.setdefault(label, {})[name] = entry
     return grouped
+
+
+def held_out_reference(
+    labels: Sequence[str], confusion: Sequence[Sequence[int]], confidence_bins: Sequence[int]
+) -> dict | None:
+    """The drift reference stored with a version: its held-out predictions' class counts (the
+    confusion's column sums) and confidence histogram. None without both."""
+    if not confusion or not confidence_bins or len(confusion) != len(labels):
+        return None
+    predicted = {label: sum(int(row[j]) for row in confusion) for j, label in enumerate(labels)}
+    if sum(predicted.values()) != sum(int(n) for n in confidence_bins):
+        return None  # not the same predictions
+    return {"predicted": predicted, "confidence_bins": [int(n) for n in confidence_bins]}

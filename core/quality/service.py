@@ -49,13 +49,20 @@ class LabelCoverage:
     max_delay_s: float | None
 
 
+REFERENCE_HELD_OUT = "held-out predictions at registration"
+REFERENCE_FIRST_HOURS = f"first {REFERENCE_HOURS} hours in production"
+
+
 @dataclass(frozen=True)
 class DriftStatus:
-    reference_start: datetime | None
+    reference_start: datetime | None  # the production hours of the reference (None: held-out)
     reference_end: datetime | None
     window_start: datetime | None  # the last completed clock hour
     verdict: DriftVerdict | None
     alarms: int  # hours of this version that have drifted so far
+    # What the hour is compared with: REFERENCE_HELD_OUT when the version was registered with
+    # its held-out predictions, else REFERENCE_FIRST_HOURS.
+    reference: str = REFERENCE_FIRST_HOURS
 
 
 @dataclass(frozen=True)
@@ -149,19 +156,28 @@ class QualityService:
         return QualityReport(scope, since, now, tuple(groups))
 
     def drift(self, deployment_id: str, model_ref: str, *, now: datetime | None = None):
-        """The look at the last completed hour against the version's first hours; an alarm is
-        recorded (and its event emitted) once, by whoever looks first."""
+        """The look at the last completed hour against the version's reference: its held-out
+        predictions stored at registration when it has them, else its first hours in this
+        deployment. An alarm is recorded (and its event emitted) once, by whoever looks first."""
         now = now or utcnow()
         hours = self.store.hourly_totals(deployment_id, model_ref)
+        held_out = self.store.registered_reference(model_ref)
+        kind = REFERENCE_FIRST_HOURS if held_out is None else REFERENCE_HELD_OUT
         if not hours:
-            return DriftStatus(None, None, None, None, 0)
-        ref_start = hours[0][0]
-        ref_end = ref_start + timedelta(hours=REFERENCE_HOURS)
+            return DriftStatus(None, None, None, None, 0, kind)
         window = hour_of(now) - timedelta(hours=1)
         alarms = len(self.store.alarm_hours(deployment_id, model_ref))
-        if window < ref_end:
-            return DriftStatus(ref_start, ref_end, None, None, alarms)
-        ref = self.store.hours_counts(deployment_id, model_ref, ref_start, ref_end)
+        if held_out is not None:
+            ref_start = ref_end = None
+            if window < hours[0][0]:  # nothing served in a completed hour yet
+                return DriftStatus(None, None, None, None, alarms, kind)
+            ref = held_out
+        else:
+            ref_start = hours[0][0]
+            ref_end = ref_start + timedelta(hours=REFERENCE_HOURS)
+            if window < ref_end:
+                return DriftStatus(ref_start, ref_end, None, None, alarms, kind)
+            ref = self.store.hours_counts(deployment_id, model_ref, ref_start, ref_end)
         win = self.store.hours_counts(deployment_id, model_ref, window, window + timedelta(hours=1))
         classes = sorted(set(ref.predicted) | set(win.predicted))
         verdict = drift_verdict(
@@ -180,10 +196,10 @@ class QualityService:
                 conf.p_value if conf else None,
                 f"{model_ref} in {deployment_id}: {verdict.reason} in the hour from "
                 f"{window:%Y-%m-%d %H:%M} UTC (p = {verdict.p_value:.2g}, "
-                f"alpha = {verdict.alpha:.2g} per test)",
+                f"alpha = {verdict.alpha:.2g} per test; reference: {kind})",
             )
             alarms += int(first)
-        return DriftStatus(ref_start, ref_end, window, verdict, alarms)
+        return DriftStatus(ref_start, ref_end, window, verdict, alarms, kind)
 
 
 def quality_for_deployment(

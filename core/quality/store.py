@@ -210,6 +210,30 @@ class QualityStore:
             g.bins_all[b] = int(n)
         return g
 
+    def registered_reference(self, model_ref: str) -> GroupCounts | None:
+        """The version's held-out predictions stored at registration (class counts and
+        confidence histogram), or None when it was registered without them."""
+        from data.tables import ModelVersionRow
+
+        if ":" not in model_ref:
+            return None
+        model_id, version = model_ref.rsplit(":", 1)
+        with self.db.session() as session:
+            config = session.execute(
+                select(ModelVersionRow.training_config).where(
+                    ModelVersionRow.model_id == model_id, ModelVersionRow.version == version
+                )
+            ).scalar()
+        ref = (config or {}).get("held_out_reference") or {}
+        predicted, bins = ref.get("predicted"), ref.get("confidence_bins")
+        if not isinstance(predicted, dict) or not isinstance(bins, list) or len(bins) != BINS:
+            return None
+        g = GroupCounts()
+        g.predicted = {str(k): int(v) for k, v in predicted.items()}
+        g.predictions = sum(g.predicted.values())
+        g.bins_all = [int(n) for n in bins]
+        return g if g.predictions > 0 else None
+
     def labels_of(self, model_ref: str) -> list[str]:
         """The version's label set in its model's order: from the registry, else from a logged
         prediction (ensembles and unregistered refs)."""

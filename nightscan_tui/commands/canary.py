@@ -67,14 +67,21 @@ def _render_status(s: dict[str, Any]) -> None:
         f"canary {requests.get('canary', 0):,}; aborts only when a confidence sequence excludes "
         f"a margin (alpha {s['alpha']:g} over the rollout)",
     )
+    if s.get("quality_metrics"):
+        grid.add_row(
+            "quality",
+            f"{', '.join(s['quality_metrics'])} from labelled feedback, margin "
+            f"{s['quality_margin']:g} each",
+        )
     last = s.get("last_verdict")
     if last:
         grid.add_row("last verdict", f"{_verdict(last['verdict'])} {last['reason']}")
         for check in last.get("checks", []):
+            p = check.get("always_valid_p")
             numbers = (
                 f"worse by {check['difference']:.4g} (CS {check['cs_low']:.4g} .. "
-                f"{check['cs_high']:.4g}, margin {check['margin']:g}, "
-                f"always-valid p={check['always_valid_p']:.3g})"
+                f"{check['cs_high']:.4g}, margin {check['margin']:g}"
+                + (f", always-valid p={p:.3g})" if p is not None else f"; {check['detail']})")
                 if check.get("difference") is not None and check.get("cs_low") is not None
                 else check.get("detail", "")
             )

@@ -48,6 +48,15 @@ def deploy(
     canary: Annotated[
         bool, typer.Option("--canary", help="Canary: --traffic percent beside the stable.")
     ] = False,
+    canary_metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--canary-metric",
+            help="A quality metric the canary is also judged on, from labelled feedback: "
+            "recall.CLASS, precision.CLASS, f1.CLASS or macro_f1 (repeatable; "
+            "canary.quality_metrics, margin canary.quality_margin).",
+        ),
+    ] = None,
 ) -> None:
     """Verify, load, warm up and health-check a version, then serve it."""
     from core.deployments import DeploymentConfig, get_deployment_manager
@@ -64,6 +73,9 @@ def deploy(
         config = DeploymentConfig.from_file(config_file, **overrides)
     else:
         config = DeploymentConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+    if canary_metrics:
+        canary_section = {**config.canary.to_dict(), "quality_metrics": list(canary_metrics)}
+        config = DeploymentConfig.from_dict({**config.to_dict(), "canary": canary_section})
     with out.status(f"deploying {model_id}:{version}"):
         get_deployment_manager().deploy_model(config)
     out.print(f"[green]deployed[/] {model_id}:{version} as [bold]{config.deployment_id}[/]")

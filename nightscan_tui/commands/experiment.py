@@ -232,6 +232,11 @@ def _analysis_view(found: dict[str, Any]):
                 "improvement: + means the treatment is better  "
                 "anytime p: always-valid (mSPRT), Holm-adjusted"
             )
+            if any(r.counted for r in comp.metrics):
+                table.caption += (
+                    "  f1/macro_f1: from labelled feedback per variant, bootstrap interval "
+                    "(fixed-horizon), never decisive"
+                )
         parts.append(table)
     return Group(*parts)
 

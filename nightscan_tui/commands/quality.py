@@ -51,10 +51,16 @@ def _render(report) -> None:
             f"{_pct(q.macro_f1)}{_ci(q.macro_f1_ci)}   ECE {_pct(g.calibration.ece)}",
             highlight=False,
         )
-        if g.drift is not None and g.drift.verdict is not None:
-            v = g.drift.verdict
-            style = "bold red" if v.alarm else "green"
-            out.print(f"drift (last completed hour): [{style}]{v.reason}[/]", highlight=False)
+        if g.drift is not None:
+            d = g.drift
+            said = "no completed hour to judge yet"
+            if d.verdict is not None:
+                style = "bold red" if d.verdict.alarm else "green"
+                said = f"[{style}]{d.verdict.reason}[/]"
+            out.print(
+                f"drift (last completed hour): {said}; reference: {d.reference}",
+                highlight=False,
+            )
         classes = Table(header_style="bold", box=None)
         for name in ("class", "support", "precision (95% CI)", "recall (95% CI)", "F1 (95% CI)"):
             classes.add_column(name, justify="left" if name == "class" else "right")

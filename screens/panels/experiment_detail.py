@@ -151,7 +151,9 @@ def metric_table(comparison: Comparison, tones: Tones) -> Table:
             _mean(c.treatment_mean, c.binary),
             tones.direction(improvement, lift_text) if improvement else Text(lift_text),
             fmt.pvalue(c.p_value_adjusted),
-            fmt.pvalue(c.always_valid_p),
+            Text("bootstrap CI", style=tones.style("muted"))
+            if c.counted
+            else fmt.pvalue(c.always_valid_p),
             Text("✓", style=tones.style("good", bold=True)) if c.significant else Text("·"),
             Text(winner, style=tones.style("good" if winner == treatment else "warn", bold=True))
             if winner

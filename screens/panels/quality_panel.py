@@ -116,9 +116,12 @@ def summary(group: dict[str, Any]) -> Text:
         f"   labelled {cov['labelled']:,} of {cov['predictions']:,}"
         f" ({_pct(cov['coverage']).strip()})",
     )
-    verdict = (group.get("drift") or {}).get("verdict")
+    drift = group.get("drift") or {}
+    verdict = drift.get("verdict")
     if verdict:
         text.append(f"   drift: {verdict['reason']}", "bold red" if verdict["alarm"] else "green")
+        if drift.get("reference"):
+            text.append(f" (vs {drift['reference']})", "dim")
     return text
 
 

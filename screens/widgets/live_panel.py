@@ -139,6 +139,11 @@ def canary_block(c: dict[str, Any], tones: Tones) -> Text:
         f"canary {requests.get('canary', 0):,} · aborts only when a confidence sequence "
         f"excludes a margin (α {c['alpha']:g} over the rollout)"
     )
+    if c.get("quality_metrics"):
+        text.append(
+            f"\nquality from labelled feedback: {', '.join(c['quality_metrics'])} "
+            f"(margin {c['quality_margin']:g} each)"
+        )
     last = c.get("last_verdict")
     if last:
         tone = {"PASS": "good", "FAIL": "bad"}.get(last.get("verdict", ""), "warn")

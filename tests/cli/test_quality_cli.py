@@ -53,6 +53,7 @@ def test_tables_show_every_class_and_the_averages(logged) -> None:
     assert result.exit_code == 0, result.output
     for text in (V1, V2, "macro-F1", "micro-F1", "ECE", "coverage", *LABELS):
         assert text in result.output
+    assert "reference: first 3 hours in production" in " ".join(result.output.split())
 
 
 def test_experiment_report_per_variant(sqlite_ctx) -> None:

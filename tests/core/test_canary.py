@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from types import ModuleType
 from typing import Any
 
@@ -449,3 +450,83 @@ def test_cli_deploy_canary_status_pause_resume_abort(sqlite_ctx) -> None:
     assert "Traceback" not in result.output
     result = nightscan("canary", "status", "nope")
     assert result.exit_code == 3 and "no canary has run" in result.output
+
+
+# ---- quality metrics from feedback -----------------------------------------------------------
+
+
+def test_a_canary_judged_on_a_class_recall_reads_the_arms_confusion_counts(mgr, clock) -> None:
+    """recall.CLASS is judged from the quality rollup's per-arm confusion counts: labelling every
+    request with the stable arm's prediction makes the stable arm's recall of that class 1 and
+    the canary's the share of those it also predicts; the check counts exactly the labelled
+    items of that class per arm."""
+    register("v1.0.0")
+    mgr.deploy_model(DeploymentConfig(model_id=MODEL, version="v1.0.0", deployment_id=DEP))
+    v1_class = asyncio.run(mgr.run_inference(AUDIO))["predictions"]["predicted_class"]
+    register("v2.0.0", seed=1)
+    canary = {**CALM, "quality_metrics": [f"recall.{v1_class}", "macro_f1"], "min_feedback": 5}
+    mgr.deploy_model(DeploymentConfig(model_id=MODEL, version="v2.0.0", deployment_id=DEP,
+                                      canary_deployment=True, traffic_percentage=50,
+                                      canary=canary))  # fmt: skip
+    results = send(mgr, 12, 12)
+    for r in results:
+        mgr.record_feedback(r["request_id"], v1_class)
+    canary_hits = sum(
+        r["predictions"]["predicted_class"] == v1_class for r in results if r["model_version"] == V2
+    )
+    status = analyse(mgr, clock)
+    checks = {c["metric"]: c for c in status["last_verdict"]["checks"]}
+    recall = checks[f"recall.{v1_class}"]
+    assert (recall["n_stable"], recall["n_canary"]) == (12, 12)
+    assert recall["stable"] == 1.0 and recall["canary"] == pytest.approx(canary_hits / 12)
+    assert checks["macro_f1"]["n_stable"] == 12
+    assert recall["alpha"] == pytest.approx(0.05 / 5)  # two quality metrics share the alpha
+    assert status["state"] == ("aborted" if canary_hits == 0 else "progressing")
+    # A second analysis counts only what is new: the state already holds these counts.
+    send(mgr, 3, 0)  # unlabelled: no new recall evidence
+    status = analyse(mgr, clock)
+    checks = {c["metric"]: c for c in status["last_verdict"]["checks"]}
+    assert (checks[f"recall.{v1_class}"]["n_stable"], checks["macro_f1"]["n_canary"]) == (12, 12)
+
+
+def test_canary_quality_metrics_are_validated(mgr) -> None:
+    with pytest.raises(ValidationError, match="unknown quality metric 'recal.owl'"):
+        DeploymentConfig(model_id=MODEL, version="v1", canary={"quality_metrics": ["recal.owl"]})
+    with pytest.raises(ValidationError, match="unknown class in recall.zebra"):
+        start(mgr, {**CALM, "quality_metrics": ["recall.zebra"]})
+    assert mgr.canaries.active(DEP) is None
+
+
+def test_cli_deploy_canary_with_quality_metrics(sqlite_ctx, clock) -> None:
+    register("v1.0.0")
+    register("v2.0.0", seed=1)
+    runner = CliRunner()
+
+    def nightscan(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "160"})
+
+    assert nightscan("deploy", MODEL, "v1.0.0", "--deployment-id", DEP).exit_code == 0
+    canary = ("deploy", MODEL, "v2.0.0", "--deployment-id", DEP, "--canary", "--traffic", "50")
+    result = nightscan(*canary, "--canary-metric", "recall.zebra")
+    assert result.exit_code != 0 and "unknown class in recall.zebra" in result.output
+    assert "Traceback" not in result.output
+    result = nightscan(*canary, "--canary-metric", "recal.owl")
+    assert result.exit_code != 0 and "unknown quality metric 'recal.owl'" in result.output
+    result = nightscan(*canary, "--canary-metric", "recall.owl", "--canary-metric", "macro_f1")
+    assert result.exit_code == 0, result.output
+    data = json.loads(nightscan("canary", "status", DEP, "--json").output)
+    assert (data["quality_metrics"], data["quality_margin"]) == (["recall.owl", "macro_f1"], 0.05)
+    mgr = get_deployment_manager()
+    clock.now = time.time()  # the CLI started the canary on the real clock
+    mgr.canaries.clock = clock
+    for r in send(mgr, 40, 40):
+        mgr.record_feedback(r["request_id"], "owl")
+    analyse(mgr, clock, seconds=3600)
+    text = nightscan("canary", "status", DEP).output
+    assert "recall.owl, macro_f1 from labelled feedback" in text
+    assert "macro_f1" in text and "sequences at" in text  # the F1 bounds' evidence line
+    from screens.tones import Tones
+    from screens.widgets.live_panel import canary_block
+
+    panel = canary_block(mgr.canaries.status(DEP), Tones(*[None] * 6)).plain  # the console
+    assert "quality from labelled feedback: recall.owl, macro_f1 (margin 0.05 each)" in panel

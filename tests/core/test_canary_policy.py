@@ -268,10 +268,11 @@ def test_a_regression_is_aborted_before_half_the_traffic_at_10_rps(errors, media
 
 PURE_IMPORTS = {"__future__", "math", "collections.abc", "dataclasses", "typing", "numpy",
                 "core.deployments.config", "core.deployments.canary_policy", "core.errors",
-                "core.stats.sequential"}  # fmt: skip
+                "core.stats.sequential", "core.deployments.canary_quality",
+                "core.quality.names"}  # fmt: skip
 
 
-@pytest.mark.parametrize("module", ["canary_policy", "canary_simulation"])
+@pytest.mark.parametrize("module", ["canary_policy", "canary_simulation", "canary_quality"])
 def test_the_policy_and_the_simulator_import_no_sql_torch_or_clock(module):
     import ast
     from pathlib import Path
@@ -287,3 +288,106 @@ def test_the_policy_and_the_simulator_import_no_sql_torch_or_clock(module):
             imported.add(node.module)
     imported.discard("scipy.stats")  # the simulator's exact binomial interval
     assert imported <= PURE_IMPORTS, imported - PURE_IMPORTS
+
+
+# --- quality metrics from feedback -------------------------------------------------------------
+
+BIRDS = ("sparrow", "owl", "bat", "frog")
+MIX = (0.85, 0.05, 0.05, 0.05)
+GOOD = (0.9, 0.9, 0.9, 0.9)
+# Owl recall halved, sparrow recall raised so that overall accuracy stays 0.90 exactly.
+OWL_HALVED = (0.9 + 0.05 * 0.45 / 0.85, 0.45, 0.9, 0.9)
+QUALITY = {"quality_metrics": ["recall.owl", "macro_f1"]}
+
+
+def confusion_window(rng, n: int, recall) -> ArmWindow:
+    truth = rng.multinomial(n, MIX)
+    right = rng.binomial(truth, recall)
+    confusion = {}
+    for i, label in enumerate(BIRDS):
+        confusion[(label, label)] = int(right[i])
+        other = BIRDS[(i + 1) % len(BIRDS)]  # every mistake goes to the next class
+        confusion[(label, other)] = int(truth[i] - right[i])
+    return ArmWindow(n, 0, labelled=n, correct=int(right.sum()), confusion=confusion)
+
+
+def test_a_canary_that_halves_one_class_recall_is_aborted_on_it_not_on_accuracy():
+    rng = np.random.default_rng(3)
+    policy = CanaryPolicy.from_config(config(**QUALITY), labels=BIRDS)
+    assert policy.settings.metric_alpha == pytest.approx(0.05 / 5)
+    windows = [(confusion_window(rng, 2000, GOOD), confusion_window(rng, 2000, OWL_HALVED))
+               for _ in range(40)]  # fmt: skip
+    state, decision = next((s, d) for s, d in drive(policy, windows) if d.action == ABORT)
+    checks = {c.metric: c for c in decision.checks}
+    assert checks["recall.owl"].outcome == "worse"
+    assert checks["recall.owl"].difference == pytest.approx(0.45, abs=0.05)
+    assert checks["accuracy"].outcome != "worse"
+    assert "recall.owl" in decision.reason
+    owl = state.canary.confusion_map
+    assert checks["recall.owl"].n_canary == owl[("owl", "owl")] + owl[("owl", "bat")]
+
+
+def test_quality_evidence_matches_scikit_learn_and_its_bounds_cover():
+    from sklearn.metrics import f1_score, recall_score
+
+    from core.deployments.canary_quality import f1_bounds
+
+    rng = np.random.default_rng(5)
+    true = rng.choice(BIRDS, 3000, p=MIX)
+    pred = np.where(rng.random(3000) < 0.8, true, rng.choice(BIRDS, 3000))
+    confusion: dict[tuple[str, str], int] = {}
+    for t, p in zip(true, pred, strict=True):
+        confusion[(t, p)] = confusion.get((t, p), 0) + 1
+    window = ArmWindow(3000, 0, labelled=3000, correct=int((true == pred).sum()),
+                       confusion=confusion)  # fmt: skip
+    policy = CanaryPolicy.from_config(config(min_feedback=10, **QUALITY), labels=BIRDS)
+    _, decision = policy.observe(policy.start(0.0), stable=window, canary=window, now=60.0)
+    checks = {c.metric: c for c in decision.checks}
+    labels = list(BIRDS)
+    assert checks["recall.owl"].canary == pytest.approx(
+        recall_score(true, pred, labels=["owl"], average="macro")
+    )
+    assert checks["macro_f1"].canary == pytest.approx(
+        f1_score(true, pred, labels=labels, average="macro")
+    )
+    for c in (checks["recall.owl"], checks["macro_f1"]):  # identical arms: 0 inside the CS
+        assert c.cs_low <= 0 <= c.cs_high and c.outcome != "worse"
+    per_class = f1_score(true, pred, labels=labels, average=None)
+    for label, f1 in zip(labels, per_class, strict=True):
+        low, high, estimate = f1_bounds(confusion, label, tau=0.05, alpha=0.01)
+        assert low <= f1 <= high and estimate == pytest.approx(f1)
+
+
+def test_quality_counts_round_trip_and_old_states_still_load():
+    rng = np.random.default_rng(1)
+    policy = CanaryPolicy.from_config(config(**QUALITY), labels=BIRDS)
+    windows = [(confusion_window(rng, 50, GOOD), confusion_window(rng, 50, GOOD))] * 3
+    state, _ = drive(policy, windows)[-1]
+    again = PolicyState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert again == state and sum(n for *_, n in state.stable.confusion) == 150
+    assert dict(state.quality_min_p).keys() == {"recall.owl", "macro_f1"}
+    old = state.to_dict()
+    for arm in ("stable", "canary"):
+        del old[arm]["confusion"]
+    del old["quality_min_p"]
+    assert PolicyState.from_dict(old).canary.confusion == ()
+
+
+def test_unknown_quality_metrics_are_refused():
+    for bad in (["recal.owl"], ["macro_f2"], ["recall."], ["recall.owl", "recall.owl"]):
+        with pytest.raises(ValidationError, match="canary.quality_metrics"):
+            config(quality_metrics=bad)
+
+
+def feedback_scenario(canary_recall=None, **kw) -> Scenario:
+    return Scenario(rps=10, interval_s=600, feedback_rate=0.2, class_mix=MIX, stable_recall=GOOD,
+                    canary_recall=canary_recall, class_names=BIRDS, **kw)  # fmt: skip
+
+
+def test_with_quality_metrics_a_good_canary_is_rarely_aborted_and_owl_halving_is_caught():
+    good = simulate(config(**QUALITY), feedback_scenario(), rollouts=40, seed=21)
+    assert at_most(good.aborted, good.rollouts, 0.05), good
+    assert good.promoted == good.rollouts - good.aborted
+    bad = simulate(config(**QUALITY), feedback_scenario(OWL_HALVED), rollouts=20, seed=22)
+    assert at_least(bad.aborted, bad.rollouts, 0.9), bad
+    assert set(bad.abort_metrics) == {"recall.owl"}

@@ -50,6 +50,8 @@ def test_quality_route_and_metrics_follow_the_feedback(client, viewer) -> None:
         time.sleep(0.1)
     assert group["group"] == "wd:v1"
     assert group["coverage"]["predictions"] == 24 and group["coverage"]["labelled"] == 18
+    # Registered without held-out predictions: its first hours in production are the reference.
+    assert group["drift"]["reference"] == "first 3 hours in production"
     per_class = {c["label"]: c for c in group["quality"]["per_class"]}
     assert list(per_class) == LABELS  # the registered model's order
     for i, label in enumerate(LABELS):

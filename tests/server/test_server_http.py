@@ -548,3 +548,26 @@ def test_graceful_shutdown_finishes_requests_in_flight(
     assert not server.thread.is_alive()
     assert math.isclose(sum(outcome[0].json()["predictions"]["probabilities"].values()), 1.0,
                         abs_tol=1e-5)  # fmt: skip
+
+
+def test_a_canary_with_quality_metrics_over_http(served, kit) -> None:
+    """The deploy body's canary section names quality metrics; an unknown metric or class is a
+    422 with its detail and nothing starts; a known class starts a canary that carries them."""
+    _, admin = get_token_store().create("admin", "canary-admin")
+    auth = {"Authorization": f"Bearer {admin}"}
+    base = {"model_id": kit.MODEL, "version": "v2.0.0", "deployment_id": kit.DEP,
+            "canary_deployment": True, "traffic_percentage": 5}  # fmt: skip
+    for metrics, detail in (
+        (["recal.owl"], "unknown quality metric 'recal.owl'"),
+        (["recall.zebra"], "unknown class in recall.zebra"),
+    ):
+        body = {**base, "canary": {"quality_metrics": metrics}}
+        r = served.client.post("/deployments", json=body, headers=auth)
+        assert r.status_code == 422 and detail in r.json()["detail"], r.text
+    assert served.client.get(f"/deployments/{kit.DEP}/canary").status_code == 404
+    label = kit.LABELS[0]
+    body = {**base, "canary": {"quality_metrics": [f"recall.{label}", "macro_f1"]}}
+    r = served.client.post("/deployments", json=body, headers=auth)
+    assert r.status_code == 201, r.text
+    status = served.client.get(f"/deployments/{kit.DEP}/canary").json()
+    assert status["state"] == "progressing"

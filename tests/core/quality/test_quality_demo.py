@@ -29,6 +29,11 @@ def test_weak_version_loses_owls_and_nothing_else(staging) -> None:
     for label, metrics in per_class.items():
         if label != "owl":  # a lower owl logit can only move predictions away from owl
             assert metrics["recall"]["model_b"] >= metrics["recall"]["model_a"] - 1e-9
+    # Its drift reference is its own held-out predictions: fewer owls predicted than the base.
+    refs = [get_model_registry().get_model(DEMO_MODEL, v).training_config["held_out_reference"]
+            for v in (BASE, WEAK)]  # fmt: skip
+    assert refs[1]["predicted"]["owl"] < refs[0]["predicted"]["owl"]
+    assert sum(refs[1]["predicted"].values()) == sum(refs[1]["confidence_bins"])
 
 
 def test_simulated_feedback_moves_the_staging_quality(staging) -> None:

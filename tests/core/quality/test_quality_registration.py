@@ -73,3 +73,25 @@ def test_per_class_metrics_leave_undefined_rates_out() -> None:
     metrics = per_class_metrics(["owl", "hawk"], [[3, 1], [0, 0]])
     assert metrics["recall/owl"] == 0.75 and "recall/hawk" not in metrics
     assert metrics["precision/hawk"] == 0.0 and per_class_metrics(["owl"], []) == {}
+
+
+def test_registration_stores_the_held_out_drift_reference(sqlite_ctx) -> None:
+    """The predicted-class counts and confidence histogram of the held-out predictions are
+    stored with the version and equal a re-prediction of the held-out split."""
+    from core import get_model_registry
+    from inference.training import predict_proba
+
+    meta = train_and_register(MODEL, "v3.0.0", epochs=3, samples_per_class=24, seed=3)
+    registry = get_model_registry()
+    stored = registry.get_model(MODEL, "v3.0.0").training_config["held_out_reference"]
+    from core.demo_quality import held_out_split
+
+    x, _, labels = held_out_split(meta.training_config)
+    proba = predict_proba(registry.load_model(MODEL, "v3.0.0"), x)
+    predicted = np.bincount(proba.argmax(axis=1), minlength=len(labels))
+    assert stored["predicted"] == {
+        label: int(n) for label, n in zip(labels, predicted, strict=True)
+    }
+    top = proba.max(axis=1)
+    expected = np.bincount(np.minimum((top * 10).astype(int), 9), minlength=10)
+    assert stored["confidence_bins"] == expected.tolist()

@@ -202,3 +202,61 @@ def test_rebuilt_counts_equal_the_incrementally_kept_ones(ctx, clock) -> None:
         assert len(ours) == len(theirs)
         for a, b in zip(ours, theirs, strict=True):
             assert a == pytest.approx(b)
+
+
+def _register_row(db, ref: str, training_config: dict) -> None:
+    from data.tables import ModelVersionRow
+
+    model_id, version = ref.rsplit(":", 1)
+    with db.write() as session:
+        session.add(
+            ModelVersionRow(
+                model_id=model_id, version=version, version_key=version, created_at=START,
+                status="deployed", checksum="0" * 64, training_config=training_config,
+            )
+        )  # fmt: skip
+
+
+def test_drift_uses_the_held_out_reference_stored_at_registration(ctx, clock) -> None:
+    """A version registered with its held-out predictions is judged against them from its first
+    completed hour (no three-hour wait); its first hours would have said "no drift" here,
+    because the mix they see is the shifted one. Without a stored reference, the first hours
+    are the reference, and the report says which is used."""
+    from quality_seed import add_deployment
+
+    from core.quality.service import (
+        REFERENCE_FIRST_HOURS,
+        REFERENCE_HELD_OUT,
+        quality_for_deployment,
+    )
+
+    rng = np.random.default_rng(9)
+    held, plain = "wildlife_detector:v3.0.0", "wildlife_detector:v4.0.0"
+    bins = np.bincount(np.minimum((rng.random(400) * 10).astype(int), 9), minlength=10)
+    reference = {"predicted": {label: 100 for label in LABELS}, "confidence_bins": bins.tolist()}
+    _register_row(ctx.db, held, {"labels": list(LABELS), "held_out_reference": reference})
+    _register_row(ctx.db, plain, {"labels": list(LABELS)})
+    add_deployment(ctx.db, DEP, "wildlife_detector", "v3.0.0")
+    log = plog.PredictionLog(ctx.db)
+    for ref in (held, plain):
+        for i in range(300):  # owls nearly vanish from the very first hour
+            clock.now = START + timedelta(seconds=i * 10)
+            label = LABELS[rng.choice(4, p=[0.01, 0.33, 0.33, 0.33])]
+            log.remember(plog.Prediction(f"{ref}-{i}", DEP, ref, LABELS, label,
+                                         confidence=float(rng.random())))  # fmt: skip
+    log.flush()
+    log.close()
+    service = QualityService(ctx.db)
+    now = START + timedelta(hours=1, minutes=5)
+    judged = service.drift(DEP, held, now=now)
+    assert judged.reference == REFERENCE_HELD_OUT and judged.reference_start is None
+    assert judged.verdict.reference_n == 400 and judged.verdict.window_n == 300
+    assert judged.verdict.alarm and judged.verdict.reason == "class mix drifted"
+    waiting = service.drift(DEP, plain, now=now)
+    assert waiting.reference == REFERENCE_FIRST_HOURS and waiting.verdict is None
+    assert waiting.reference_start == START
+    report = quality_for_deployment(ctx.db, DEP, None, None)
+    assert {g.group: g.drift.reference for g in report.groups} == {
+        held: REFERENCE_HELD_OUT,
+        plain: REFERENCE_FIRST_HOURS,
+    }
