@@ -89,6 +89,7 @@ def cluster() -> Iterator[Cluster]:
     if reason:
         pytest.skip(reason)
     remove_stale()
+    began = time.monotonic()
     teardown: list = []
     try:
         network = Network().start()
@@ -110,6 +111,7 @@ def cluster() -> Iterator[Cluster]:
         haproxy.start()
         cli_home = Path(tempfile.mkdtemp(prefix="n13cli-"))
         made = Cluster(network, pg, cli_ns, cli_home, hosts, haproxy)
+        print(f"cluster started in {time.monotonic() - began:.1f} s", flush=True)
         yield made
     finally:
         for step in reversed(teardown):
@@ -227,20 +229,28 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
 
     cl = cluster
     h1, h2, h3 = cl.hosts
+    t0 = time.monotonic()
+
+    def phase(what: str) -> None:  # with -s: where the time goes
+        print(f"{time.monotonic() - t0:6.1f} s  {what}", flush=True)
+
     wav = call_wav()
 
     # From the CLI's namespace: two versions, an operator token for /predict and /feedback.
     for version, seed in (("v1.0.0", 0), ("v2.0.0", 1)):
         cl.cli("registry", "register", "--weights", str(weights_file(cl.work, seed)),
                f"wd:{version}", "--labels", ",".join(LABELS))  # fmt: skip
+    phase("registered")
     cl.token = json.loads(cl.cli("token", "create", "--role", "operator", "--json"))["token"]
     deliver_weights(cl)
 
+    phase("token")
     # An observer in the root namespace reads the database the hosts share.
     observer = context.configure(cl.work / "observer", cl.pg.url)
     try:
         wait_for(lambda: all(h.answers() for h in cl.hosts), "every host to answer /health",
                  START_TIMEOUT_S, logs=cl.logs())  # fmt: skip
+        phase("hosts answer")
         took: dict[str, float] = {}
 
         # Deploy: every worker of every host serves v1.
@@ -248,6 +258,7 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
         config.write_text('deployment_id = "wd_prod"\n')
         cl.cli("deploy", "wd", "v1.0.0", "--config", str(config))
         took["deploy"] = converge(cl.hosts, {V1: 100.0}, time.monotonic(), cl)
+        phase("deployed")
         pids = {h.url: worker_pids(h) for h in cl.hosts}
         host_of = {pid: url for url, found in pids.items() for pid in found}
 
@@ -275,6 +286,7 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
         assert row is not None and row.true_label == "hawk" and row.model_ref == V1
         acked = {answer.request_id}
 
+        phase("haproxy + feedback")
         # A canary at 50 %: every worker of every host splits the traffic.
         canary = cl.work / "canary.toml"
         canary.write_text(
@@ -291,6 +303,7 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
         cl.cli("deploy", "wd", "v2.0.0", "--config", str(canary), "--canary", "--traffic", "50")
         took["canary"] = converge(cl.hosts, {V1: 50.0, V2: 50.0}, time.monotonic(), cl)
 
+        phase("canary")
         # Load through HAProxy; after KILL_AFTER answers, kill -9 every process of host 3
         # while requests are in flight. Go on until the canary is promoted (bounded).
         answers: list[Answer] = []
@@ -319,6 +332,7 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
                     assert row.state in ("progressing", "promoted"), (row.state, row.reason)
                     if row.state == "promoted":
                         promoted = row
+        phase("promoted")
         took["promotion"] = converge([h1, h2], {V2: 100.0}, time.monotonic(), cl)
         assert killed_at_answer >= 0 and set(pids[h3.url]) <= set(killed_pids)
 
@@ -335,10 +349,12 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
         judged = promoted.policy_state["canary"]["requests"]
         assert judged >= MIN_SAMPLES, promoted.policy_state
 
+        phase("checked")
         # Roll back from the CLI: the remaining hosts serve v1 again.
         cl.cli("deployment", "rollback", DEP, "--reason", "multi-host test")
         took["rollback"] = converge([h1, h2], {V1: 100.0}, time.monotonic(), cl)
 
+        phase("rolled back")
         # No acknowledged prediction is lost, not even the killed host's.
         with observer.db.session() as session:
             rows = session.exec(
