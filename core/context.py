@@ -12,10 +12,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from core.audit import AuditLog
+from core.deployments.crash_points import crash_point
 from core.settings import Settings
 from data.artifacts import ArtifactStore
+from data.blob_store import DatabaseBlobStore
 from data.database import Database
 from data.migrate import upgrade
+from data.weights_store import WeightsStore
 
 T = TypeVar("T")
 
@@ -28,6 +31,13 @@ class Context:
         upgrade(self.db)
         self.artifacts = ArtifactStore(settings.artifacts_dir)
         self.artifacts.sweep_interrupted()  # temp files of writes killed in earlier runs
+        # Version weights: the files above alone, or those as this host's cache of the blobs
+        # stored in the database (settings.blob_store; the default on PostgreSQL).
+        origin = None
+        if settings.blob_store == "database":
+            origin = DatabaseBlobStore(self.db, after_chunk=lambda: crash_point("blob:chunk"))
+        self.weights = WeightsStore(self.db, self.artifacts, origin)
+        self.weights.sweep_orphans()  # blobs of registrations killed before their version row
         self.audit = AuditLog(self.db, settings.actor)
         self._services: dict[str, Any] = {}
         self._lock = threading.RLock()  # a service may ask for another while being built

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core.comparison import compare_metadata
 from core.context import Context, get_context
+from core.deployments.crash_points import crash_point
 from core.errors import (
     ConflictError,
     IntegrityError,
@@ -135,7 +136,7 @@ class ModelRegistry:
         metadata.validate()
         self._check_loadable(weights, metadata)
         self._refuse_duplicate(metadata)
-        return self._record(*self.ctx.artifacts.put(weights), metadata)
+        return self._record(*self.ctx.weights.put(weights), metadata)
 
     def _register_safetensors_file(self, path: str | os.PathLike, metadata: ModelMetadata) -> None:
         """Checked from the header (tensor names and shapes against the architecture built on
@@ -151,7 +152,7 @@ class ModelRegistry:
             raise ValidationError(str(exc)) from None
         check_layout(layout, metadata)
         self._refuse_duplicate(metadata)
-        self._record(*self.ctx.artifacts.put_file(path), metadata)
+        self._record(*self.ctx.weights.put_file(path), metadata)
 
     def _refuse_duplicate(self, metadata: ModelMetadata) -> None:
         with self.db.session() as session:
@@ -182,9 +183,17 @@ class ModelRegistry:
             tags=tags,
         )
         try:
+            crash_point("register:blob_stored")
             with self.db.write() as session:
                 if self.find_row(session, metadata.model_id, metadata.version) is not None:
                     raise ConflictError(f"{metadata.ref} is already registered")
+                # The weights are stored (and, in the database, locked until this commits):
+                # the row never names a blob that a concurrent delete is removing.
+                if not self.ctx.weights.hold(session, digest):
+                    raise IntegrityError(
+                        f"weights of {metadata.ref} (sha256 {digest}) vanished before its row "
+                        "was written; register it again"
+                    )
                 session.add(row)
                 session.flush()
                 session.add_all(ModelTagRow(model_version_pk=row.id, tag=t) for t in tags)
@@ -192,6 +201,7 @@ class ModelRegistry:
                 self.audit.record(
                     session, "model.register", "model", metadata.ref, after=metadata.to_dict()
                 )
+                crash_point("register:before_commit")
         except Exception:
             self._delete_artifact_if_unused(digest)
             raise
@@ -217,34 +227,60 @@ class ModelRegistry:
     # ---- loading --------------------------------------------------------------------------
 
     def load_weights(self, model_id: str, version: str) -> bytes:
-        """The stored weights, verified against the registered checksum."""
+        """The stored weights, verified against the registered checksum. With blobs in the
+        database, this host's cache file is verified first and fetched again on a miss or a
+        mismatch."""
         meta = self.get_model(model_id, version)
         try:
-            return self.ctx.artifacts.read(meta.checksum)
+            return self.ctx.weights.read(meta.checksum)
         except FileNotFoundError:
             raise IntegrityError(
-                f"weights of {meta.ref} are missing from the artifact store "
+                f"weights of {meta.ref} are missing from the {self._store_name()} "
                 f"(expected sha256 {meta.checksum})"
             ) from None
         except ArtifactIntegrityError as exc:
-            # The path relative to the home: enough to find the file, nothing about the host.
-            where = os.path.relpath(exc.path, self.ctx.settings.home)
-            detail = (
-                f"checksum mismatch for {meta.ref}: expected sha256 {exc.expected}, "
-                f"actual {exc.actual}; refusing to load {where} (in the home)"
-            )
-            self.audit.record_now("model.integrity_failure", "model", meta.ref, detail=detail)
-            raise IntegrityError(detail) from None
+            self._integrity_failure(meta, exc)
+
+    def _store_name(self) -> str:
+        return "artifact store" if self.ctx.weights.kind == "local" else "database blob store"
+
+    def _integrity_failure(self, meta: ModelMetadata, exc: ArtifactIntegrityError) -> NoReturn:
+        # A path relative to the home: enough to find the file, nothing about the host.
+        where = self.ctx.weights.where(exc.path, self.ctx.settings.home)
+        detail = (
+            f"checksum mismatch for {meta.ref}: expected sha256 {exc.expected}, "
+            f"actual {exc.actual}; refusing to load {where}"
+        )
+        self.audit.record_now("model.integrity_failure", "model", meta.ref, detail=detail)
+        raise IntegrityError(detail) from None
 
     def verify_weights(self, model_id: str, version: str) -> dict[str, Any]:
         """Re-hash the stored weights against the registered checksum; raises IntegrityError
-        (naming both digests) when they differ."""
+        (naming both digests) when they differ. With blobs in the database: the database blob
+        (copied there from this host's cache when missing), then this host's cache file
+        (fetched again when missing or wrong); ``store`` and ``cache`` say what was found."""
         meta = self.get_model(model_id, version)
-        actual, size = self.ctx.artifacts.digest_of(meta.checksum)  # streamed, not loaded
-        if actual != meta.checksum:
-            self.load_weights(model_id, version)  # raises the usual IntegrityError
-        digest = meta.checksum
-        return {"model_id": model_id, "version": version, "size": size, "checksum": digest}
+        digest, weights = meta.checksum, self.ctx.weights
+        published = weights.publish_from_cache(digest)
+        try:
+            actual, size = weights.digest_of(digest)  # streamed, not loaded
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"weights of {meta.ref} are missing from the {self._store_name()} "
+                f"(expected sha256 {digest})"
+            ) from None
+        if actual != digest:
+            where = (
+                weights.cache.path(digest) if weights.origin is None else f"database blob {digest}"
+            )
+            self._integrity_failure(meta, ArtifactIntegrityError(digest, actual, where))
+        try:
+            cache = weights.verify_cache(digest).status
+        except ArtifactIntegrityError as exc:
+            self._integrity_failure(meta, exc)
+        result = {"model_id": model_id, "version": version, "size": size, "checksum": digest}
+        result |= {"store": weights.kind, "cache": "published" if published else cache}
+        return result
 
     def load_model(self, model_id: str, version: str) -> torch.nn.Module:
         """The torch module in eval mode; the checksum is verified before the bytes are used."""
@@ -465,12 +501,7 @@ class ModelRegistry:
         self._delete_artifact_if_unused(meta.checksum)
 
     def _delete_artifact_if_unused(self, digest: str) -> None:
-        with self.db.session() as session:
-            still_used = session.exec(
-                select(ModelVersionRow.id).where(ModelVersionRow.checksum == digest).limit(1)
-            ).first()
-        if still_used is None:
-            self.ctx.artifacts.delete(digest)
+        self.ctx.weights.delete_unused(digest)
 
     # ---- history --------------------------------------------------------------------------
 

@@ -11,6 +11,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import ValidationError
+
+BLOB_STORES = ("database", "local")
+
 
 def default_home() -> Path:
     """``$NIGHTSCAN_HOME``, else ``$XDG_DATA_HOME/nightscan``, else ``~/.local/share/nightscan``."""
@@ -30,11 +34,21 @@ def default_actor() -> str:
         return "unknown"
 
 
+def default_blob_store(database_url: str) -> str:
+    """``database`` on PostgreSQL (weights reach every host through the database), else
+    ``local`` (the files under the home, as a single host has always kept them)."""
+    return "database" if database_url.startswith("postgresql") else "local"
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
     database_url: str
     actor: str = field(default_factory=default_actor)
+    # Where version weights live: "database" (blobs in the database, a verified cache under
+    # each home) or "local" (files under the home only). $NIGHTSCAN_BLOB_STORE or blob_store in
+    # config.toml; default: default_blob_store(database_url).
+    blob_store: str = "local"
 
     @property
     def artifacts_dir(self) -> Path:
@@ -57,4 +71,14 @@ class Settings:
             or f"sqlite:///{home_path / 'nightscan.db'}"
         )
         actor = os.environ.get("NIGHTSCAN_ACTOR") or file_values.get("actor") or default_actor()
-        return cls(home=home_path, database_url=url, actor=actor)
+        blob_store = (
+            os.environ.get("NIGHTSCAN_BLOB_STORE")
+            or file_values.get("blob_store")
+            or default_blob_store(url)
+        )
+        if blob_store not in BLOB_STORES:
+            raise ValidationError(
+                f"blob_store must be one of {', '.join(BLOB_STORES)}, not {blob_store!r} "
+                "(NIGHTSCAN_BLOB_STORE or blob_store in config.toml)"
+            )
+        return cls(home=home_path, database_url=url, actor=actor, blob_store=blob_store)

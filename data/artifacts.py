@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 CHUNK = 1 << 20
@@ -21,14 +21,20 @@ STALE_TEMP_S = 600.0  # a live writer touches its temp file far more often than 
 
 
 class ArtifactIntegrityError(Exception):
-    """The bytes on disk no longer hash to the digest they were stored under."""
+    """The stored bytes no longer hash to the digest they were stored under. ``path`` is the
+    file, or a description such as ``database blob <digest>`` for a store without files."""
 
-    def __init__(self, expected: str, actual: str, path: Path) -> None:
+    def __init__(self, expected: str, actual: str, path: Path | str) -> None:
         super().__init__(f"expected sha256 {expected}, got {actual} ({path})")
         self.expected, self.actual, self.path = expected, actual, path
 
 
 class ArtifactStore:
+    """The local file store: a ``BlobStore`` (data/blob_store.py) on its own, and the per-host
+    cache in front of the database's blobs."""
+
+    kind = "local"
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
@@ -48,7 +54,14 @@ class ArtifactStore:
         with open(source, "rb") as fh:
             return self._store(iter(lambda: fh.read(CHUNK), b""))
 
-    def _store(self, chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
+    def put_verified(self, digest: str, chunks: Iterable[bytes | memoryview]) -> int:
+        """Store a stream that must hash to ``digest`` (a fetch from another store); returns
+        its size. On a mismatch nothing is stored and ArtifactIntegrityError names both."""
+        return self._store(chunks, expected=digest)[1]
+
+    def _store(
+        self, chunks: Iterable[bytes | memoryview], expected: str | None = None
+    ) -> tuple[str, int]:
         staging = self.root / "sha256"
         staging.mkdir(parents=True, exist_ok=True)
         # temp file + fsync + rename: a crash leaves either no file or the whole file (and a
@@ -65,6 +78,8 @@ class ArtifactStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             digest = h.hexdigest()
+            if expected is not None and digest != expected:
+                raise ArtifactIntegrityError(expected, digest, "the stream being cached")
             target = self.path(digest)
             if target.is_file() and self._digest_of(target) == digest:
                 Path(tmp).unlink()
@@ -98,6 +113,15 @@ class ArtifactStore:
         path = self.path(digest)
         return self._digest_of(path), path.stat().st_size
 
+    def size(self, digest: str) -> int | None:
+        path = self.path(digest)
+        return path.stat().st_size if path.is_file() else None
+
+    def open(self, digest: str) -> Iterator[bytes]:
+        """The stored bytes a chunk at a time, unverified (FileNotFoundError when absent)."""
+        fh = self.path(digest).open("rb")  # raises here, not at the first next()
+        return _chunks_of(fh)
+
     def read(self, digest: str) -> bytes:
         """The stored bytes, verified against their digest before anyone may use them."""
         path = self.path(digest)
@@ -117,3 +141,8 @@ class ArtifactStore:
             for chunk in iter(lambda: fh.read(CHUNK), b""):
                 h.update(chunk)
         return h.hexdigest()
+
+
+def _chunks_of(fh) -> Iterator[bytes]:
+    with fh:
+        yield from iter(lambda: fh.read(CHUNK), b"")

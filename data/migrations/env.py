@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import data.auth_tables  # noqa: F401
+import data.blob_tables  # noqa: F401
 import data.canary_tables  # noqa: F401
 import data.deployment_tables  # noqa: F401
 import data.experiment_tables  # noqa: F401

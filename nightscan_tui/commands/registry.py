@@ -205,12 +205,16 @@ def delete(
 
 @app.command("verify")
 def verify(ref: Annotated[str, typer.Argument(help="MODEL_ID:VERSION")]) -> None:
-    """Re-hash the stored weights and compare with the registered checksum."""
+    """Re-hash the stored weights and compare with the registered checksum (with blobs in the
+    database: the database blob, then this host's cache, fetched again if wrong)."""
     from core import get_model_registry, parse_model_ref
 
     model_id, version = parse_model_ref(ref)
     checked = get_model_registry().verify_weights(model_id, version)
-    out.print(f"{model_id}:{version} ok  sha256:{checked['checksum']}")
+    where = ""
+    if checked.get("store") == "database":
+        where = f"  database blob ok, cache {checked['cache']}"
+    out.print(f"{model_id}:{version} ok  sha256:{checked['checksum']}{where}")
 
 
 @app.command("history")

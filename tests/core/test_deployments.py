@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from blob_helpers import tamper_stored_weights
 
 from core import (
     ConflictError,
@@ -240,11 +241,7 @@ def test_tampered_artifact_fails_and_previous_version_keeps_serving(ctx, mgr) ->
     register("v1.0.0", seed=1)
     tampered = register("v2.0.0", seed=2)
     mgr.deploy_model(config("v1.0.0"))
-    path = ctx.artifacts.path(tampered.checksum)
-    path.chmod(0o644)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    tamper_stored_weights(ctx, tampered.checksum)
 
     with pytest.raises(DeploymentFailedError) as caught:
         mgr.deploy_model(config("v2.0.0"))

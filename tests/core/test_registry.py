@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 import torch
+from blob_helpers import tamper_stored_weights
 
 from core import (
     ConflictError,
@@ -153,10 +154,7 @@ def test_tampered_artifact_fails_every_load_with_a_clear_error(ctx):
     registry = get_model_registry()
     meta = make_meta("v1.0.0")
     registry.register_model(small_model(), meta)
-    path = ctx.artifacts.path(meta.checksum)
-    raw = bytearray(path.read_bytes())
-    raw[len(raw) // 2] ^= 0xFF  # one byte
-    path.write_bytes(bytes(raw))
+    tamper_stored_weights(ctx, meta.checksum)  # one byte of every copy
     for _ in range(2):
         with pytest.raises(IntegrityError) as info:
             registry.load_model("wildlife_detector", "v1.0.0")

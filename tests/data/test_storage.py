@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-import data.server_tables  # noqa: F401  (on the metadata, which the migration test compares)
+import data.blob_tables  # noqa: F401  (on the metadata, which the migration test compares)
+import data.server_tables  # noqa: F401
 from data.artifacts import ArtifactIntegrityError, ArtifactStore
 from data.database import Database
 from data.migrate import current_revision, head_revision, upgrade
