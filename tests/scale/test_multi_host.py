@@ -1,5 +1,6 @@
 """Three hosts x two workers on one PostgreSQL, behind HAProxy, each host in a network namespace
-of its own with a home folder of its own (issue 13, item 3).
+of its own with a home folder of its own (issue 13, item 3): the weights a CLI registers reach
+every host through the database (the blob store), never through a shared folder.
 
 The test builds everything itself (netns_cluster.py): a bridge, namespaces for a PostgreSQL it
 starts (initdb, run as the ``postgres`` user), three ``nightscan serve --workers 2`` and a CLI,
@@ -140,13 +141,9 @@ def weights_file(folder: Path, seed: int) -> Path:
     return path
 
 
-def deliver_weights(cl: Cluster) -> None:
-    """Until the registry stores weights in PostgreSQL, each host gets a copy of the CLI's
-    artifact store (what an operator would rsync)."""
-    import shutil
-
-    for host in cl.hosts:
-        shutil.copytree(cl.cli_home / "artifacts", host.home / "artifacts", dirs_exist_ok=True)
+def cached(home: Path, digest: str) -> bool:
+    """Whether a host's own cache holds the weights with this sha256."""
+    return any(p.is_file() for p in (home / "artifacts").rglob(digest))
 
 
 def call_wav() -> bytes:
@@ -237,12 +234,15 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
     wav = call_wav()
 
     # From the CLI's namespace: two versions, an operator token for /predict and /feedback.
+    digests = {}
     for version, seed in (("v1.0.0", 0), ("v2.0.0", 1)):
-        cl.cli("registry", "register", "--weights", str(weights_file(cl.work, seed)),
-               f"wd:{version}", "--labels", ",".join(LABELS))  # fmt: skip
+        said = cl.cli("registry", "register", "--weights", str(weights_file(cl.work, seed)),
+                      f"wd:{version}", "--labels", ",".join(LABELS))  # fmt: skip
+        digests[f"wd:{version}"] = said.split("sha256:")[1].split()[0]
+    # No shared filesystem: the weights reach the hosts through the database (blobs).
+    assert not any(cached(h.home, d) for h in cl.hosts for d in digests.values())
     phase("registered")
     cl.token = json.loads(cl.cli("token", "create", "--role", "operator", "--json"))["token"]
-    deliver_weights(cl)
 
     phase("token")
     # An observer in the root namespace reads the database the hosts share.
@@ -259,6 +259,7 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
         cl.cli("deploy", "wd", "v1.0.0", "--config", str(config))
         took["deploy"] = converge(cl.hosts, {V1: 100.0}, time.monotonic(), cl)
         phase("deployed")
+        assert all(cached(h.home, digests[V1]) for h in cl.hosts)  # fetched, verified
         pids = {h.url: worker_pids(h) for h in cl.hosts}
         host_of = {pid: url for url, found in pids.items() for pid in found}
 
@@ -302,6 +303,7 @@ def test_three_hosts_converge_survive_a_host_kill_and_judge_the_canary_together(
         )
         cl.cli("deploy", "wd", "v2.0.0", "--config", str(canary), "--canary", "--traffic", "50")
         took["canary"] = converge(cl.hosts, {V1: 50.0, V2: 50.0}, time.monotonic(), cl)
+        assert all(cached(h.home, digests[V2]) for h in cl.hosts)
 
         phase("canary")
         # Load through HAProxy; after KILL_AFTER answers, kill -9 every process of host 3
