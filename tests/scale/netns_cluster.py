@@ -105,13 +105,18 @@ def kill_namespace_processes(name: str, sig: int = signal.SIGKILL) -> list[int]:
     return pids
 
 
+def _stale(pid: int | None) -> bool:
+    # Ours too: this process has made nothing yet, so a name with its pid is a crashed run's
+    # whose pid came round again.
+    return pid is not None and (pid == os.getpid() or not _pid_alive(pid))
+
+
 def remove_stale() -> list[str]:
-    """Namespaces and links left by runs whose process is gone."""
+    """Namespaces and links left by runs whose process is gone (call before making any)."""
     removed = []
     for line in _run("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
-        pid = _owner(name)
-        if pid is not None and not _pid_alive(pid):
+        if _stale(_owner(name)):
             kill_namespace_processes(name)
             _run("ip", "netns", "del", name, check=False)
             removed.append(name)
@@ -120,8 +125,7 @@ def remove_stale() -> list[str]:
         if len(parts) < 2:
             continue
         name = parts[1].strip().split("@")[0]
-        pid = _owner(name)
-        if pid is not None and not _pid_alive(pid):
+        if _stale(_owner(name)):
             _run("ip", "link", "del", name, check=False)
             removed.append(name)
     return removed
