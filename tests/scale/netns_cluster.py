@@ -120,6 +120,10 @@ def remove_stale() -> list[str]:
             kill_namespace_processes(name)
             _run("ip", "netns", "del", name, check=False)
             removed.append(name)
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        if _stale(_owner(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
     for line in _run("ip", "-o", "link", "show", check=False).stdout.splitlines():
         parts = line.split(":")
         if len(parts) < 2:
@@ -129,6 +133,11 @@ def remove_stale() -> list[str]:
             _run("ip", "link", "del", name, check=False)
             removed.append(name)
     return removed
+
+
+def temp_folder(role: str) -> Path:
+    """A folder in the temp dir named after this process (so a later run can tell it stale)."""
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{role}-"))
 
 
 def _free_subnet() -> int:
@@ -221,7 +230,7 @@ class Postgres:
 
     ns: Namespace
     subnet_cidr: str
-    data: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=f"{PREFIX}pg-")))
+    data: Path = field(default_factory=lambda: temp_folder("pg"))
 
     @property
     def url(self) -> str:
@@ -267,7 +276,7 @@ class ServeHost:
     database_url: str
     workers: int = 2
     env: dict[str, str] = field(default_factory=dict)
-    home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=f"{PREFIX}home-")))
+    home: Path = field(default_factory=lambda: temp_folder("home"))
     proc: subprocess.Popen | None = None
 
     @property
@@ -311,6 +320,7 @@ class ServeHost:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        shutil.rmtree(self.home, ignore_errors=True)
 
     def answers(self, path: str = "/health") -> bool:
         try:
@@ -327,7 +337,7 @@ class HAProxy:
     bind: str
     port: int
     servers: list[str]
-    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=f"{PREFIX}haproxy-")))
+    folder: Path = field(default_factory=lambda: temp_folder("haproxy"))
     proc: subprocess.Popen | None = None
 
     @property

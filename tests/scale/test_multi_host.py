@@ -19,9 +19,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +42,7 @@ from netns_cluster import (
     missing_requirements,
     remove_stale,
     tail,
+    temp_folder,
     wait_for,
 )
 
@@ -67,7 +68,7 @@ class Cluster:
     hosts: list[ServeHost]
     haproxy: HAProxy
     token: str = ""
-    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="n13work-")))
+    work: Path = field(default_factory=lambda: temp_folder("work"))
 
     def logs(self) -> list[Path]:
         return [h.log for h in self.hosts] + [self.pg.log, self.haproxy.log]
@@ -110,8 +111,9 @@ def cluster() -> Iterator[Cluster]:
         haproxy = HAProxy(network.gateway, 8080, [f"{h.ns.addr}:8000" for h in hosts])
         teardown.append(haproxy.stop)
         haproxy.start()
-        cli_home = Path(tempfile.mkdtemp(prefix="n13cli-"))
-        made = Cluster(network, pg, cli_ns, cli_home, hosts, haproxy)
+        made = Cluster(network, pg, cli_ns, temp_folder("cli"), hosts, haproxy)
+        teardown.append(lambda: shutil.rmtree(made.cli_home, ignore_errors=True))
+        teardown.append(lambda: shutil.rmtree(made.work, ignore_errors=True))
         print(f"cluster started in {time.monotonic() - began:.1f} s", flush=True)
         yield made
     finally:
@@ -120,10 +122,6 @@ def cluster() -> Iterator[Cluster]:
                 step()
             except Exception as exc:  # every other step still runs
                 print(f"teardown step {step} failed: {exc}")
-        for path in [h.home for h in locals().get("hosts", [])]:
-            subprocess.run(["rm", "-rf", str(path)], check=False)
-        if "made" in locals():
-            subprocess.run(["rm", "-rf", str(made.cli_home), str(made.work)], check=False)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
