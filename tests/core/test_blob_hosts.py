@@ -8,7 +8,9 @@ so the same paths run without a server too.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,12 +20,12 @@ from pathlib import Path
 
 import pytest
 from blob_helpers import flip_cached_byte, flip_database_byte
-from conftest import BACKENDS, _postgres_schema_url
 from model_helpers import register_version
 from sqlalchemy import func, select
 
 from core import IntegrityError, context, get_model_registry
 from core.deployments.crash_points import CRASH_ENV
+from data.artifacts import ArtifactStore
 from data.blob_tables import BlobChunkRow, BlobRow
 from data.tables import ModelVersionRow
 
@@ -33,15 +35,15 @@ MODEL = "wd"
 Host = Callable[[str], context.Context]
 
 
-@pytest.fixture(params=BACKENDS)
-def shared_url(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "sqlite":
+@pytest.fixture
+def shared_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The conftest's fresh database (a SQLite file outside every host's home, or a PostgreSQL
+    schema), with blobs stored in it."""
+    if database_url.startswith("sqlite"):
         monkeypatch.setenv("NIGHTSCAN_BLOB_STORE", "database")
-        (tmp_path / "shared").mkdir()
-        yield f"sqlite:///{tmp_path / 'shared' / 'nightscan.db'}"
     else:
         monkeypatch.delenv("NIGHTSCAN_BLOB_STORE", raising=False)  # the default on PostgreSQL
-        yield from _postgres_schema_url()
+    return database_url
 
 
 @pytest.fixture
@@ -213,3 +215,87 @@ def test_the_orphan_sweep_spares_young_blobs_and_named_ones(host) -> None:
     assert origin.sweep_orphans(older_than_s=0) == 1
     assert blob_counts(a, orphan) == (0, 0)
     assert blob_counts(a, meta.checksum) == (1, 1)
+
+
+STREAM = textwrap.dedent(r"""
+    import json, re, sys
+    import psutil
+    from data.artifacts import ArtifactStore
+    from data.blob_store import DatabaseBlobStore
+    from data.database import Database
+    from data.migrate import upgrade
+    from data.weights_store import WeightsStore
+
+    url, source, home_a, home_b = sys.argv[1:]
+    db = Database(url)
+    upgrade(db)
+
+    def growth(step):
+        # the peak resident set during step() above the resident set before it, in bytes
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # resets the peak (VmHWM) to the current resident set
+        before = psutil.Process().memory_info().rss
+        result = step()
+        with open("/proc/self/status") as fh:
+            peak = int(re.search(r"VmHWM:\s+(\d+) kB", fh.read()).group(1)) * 1024
+        return result, peak - before
+
+    a = WeightsStore(db, ArtifactStore(home_a), DatabaseBlobStore(db))
+    b = WeightsStore(db, ArtifactStore(home_b), DatabaseBlobStore(db))
+    warm, _ = a.put(bytes(range(256)) * 40_000)  # drivers, statements: every path once
+    b.fetch(warm)
+    (digest, size), registered = growth(lambda: a.put_file(source))
+    _, fetched = growth(lambda: b.fetch(digest))
+    print(json.dumps({"digest": digest, "size": size, "registered": registered,
+                      "fetched": fetched}))
+""")
+BIG_MIB = 256
+GROWTH_BOUND = 64 << 20  # a few 4 MiB chunks and their copies in the driver, not the blob
+
+
+@pytest.mark.slow
+def test_storing_and_fetching_a_large_blob_streams_in_bounded_memory(
+    host, shared_url: str, tmp_path: Path
+) -> None:
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("/proc/self/clear_refs is not writable: the peak resident set cannot be reset")
+    source = tmp_path / "big.safetensors"
+    with source.open("wb") as fh:
+        for _ in range(BIG_MIB // 4):
+            fh.write(os.urandom(4 << 20))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    homes = [str(tmp_path / f"host-{n}" / "artifacts") for n in ("a", "b")]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", STREAM, shared_url, str(source), *homes],
+            env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["size"] == BIG_MIB << 20
+        assert report["registered"] < GROWTH_BOUND, report
+        assert report["fetched"] < GROWTH_BOUND, report
+        cached = Path(homes[1]) / "sha256" / report["digest"][:2] / report["digest"]
+        assert cached.stat().st_size == BIG_MIB << 20
+        assert ArtifactStore(Path(homes[1])).digest_of(report["digest"])[0] == report["digest"]
+    finally:
+        source.unlink(missing_ok=True)
+        for home in homes:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def test_registry_verify_on_another_host_checks_the_blob_and_fills_the_cache(
+    host, shared_url: str, tmp_path: Path
+) -> None:
+    host("a")
+    meta = register_version(MODEL, "v1", seed=1)
+    cli = Path(sys.executable).with_name("nightscan")
+    argv = [str(cli), "--home", str(tmp_path / "host-b"), "--database-url", shared_url]
+    env = {**os.environ, "NIGHTSCAN_HOME": str(tmp_path / "host-b")}
+    done = subprocess.run(
+        [*argv, "registry", "verify", f"{MODEL}:v1"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"sha256:{meta.checksum}  database blob ok, cache fetched" in done.stdout
+    assert ArtifactStore(tmp_path / "host-b" / "artifacts").exists(meta.checksum)
