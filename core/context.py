@@ -7,6 +7,7 @@ service accessors of the seed API all go through ``get_context()``.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -36,11 +37,26 @@ class Context:
         origin = None
         if settings.blob_store == "database":
             origin = DatabaseBlobStore(self.db, after_chunk=lambda: crash_point("blob:chunk"))
-        self.weights = WeightsStore(self.db, self.artifacts, origin)
+        self.weights = WeightsStore(self.db, self.artifacts, origin, self._cache_repaired)
         self.weights.sweep_orphans()  # blobs of registrations killed before their version row
         self.audit = AuditLog(self.db, settings.actor)
         self._services: dict[str, Any] = {}
         self._lock = threading.RLock()  # a service may ask for another while being built
+
+    def _cache_repaired(self, digest: str, detail: str) -> None:
+        from core.events import emit
+
+        host = socket.gethostname()
+        with self.db.write() as session:
+            emit(
+                "model.cache_repaired",
+                f"cached weights sha256 {digest} in the home on {host} did not verify "
+                f"({detail}); fetched again from the database",
+                source=host,
+                severity="warning",
+                data={"digest": digest},
+                session=session,
+            )
 
     def service(self, name: str, factory: Callable[[Context], T]) -> T:
         """One instance of each service per context."""

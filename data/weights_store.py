@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from data.tables import ModelVersionRow
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class CacheCheck:
     """What ``verify`` found in this host's cache: ``ok``, ``fetched`` (was missing) or
@@ -41,11 +43,18 @@ class CacheCheck:
 
 class WeightsStore:
     def __init__(
-        self, db: Database, cache: ArtifactStore, origin: DatabaseBlobStore | None = None
+        self,
+        db: Database,
+        cache: ArtifactStore,
+        origin: DatabaseBlobStore | None = None,
+        on_repair: Callable[[str, str], None] = lambda _digest, _detail: None,
     ) -> None:
+        """``on_repair(digest, detail)`` is told when a cache file did not verify and was
+        fetched again (the context turns it into a ``model.cache_repaired`` event)."""
         self.db = db
         self.cache = cache
         self.origin = origin
+        self.on_repair = on_repair
 
     @property
     def kind(self) -> str:
@@ -87,6 +96,9 @@ class WeightsStore:
             pass
         except ArtifactIntegrityError as exc:
             log.warning("cached weights %s did not verify (%s); fetching them again", digest, exc)
+            self.fetch(digest)
+            self.on_repair(digest, f"actual sha256 {exc.actual}")
+            return self.cache.read(digest)
         self.fetch(digest)
         return self.cache.read(digest)
 
@@ -110,10 +122,12 @@ class WeightsStore:
         if not self.cache.exists(digest):
             self.fetch(digest)
             return CacheCheck("fetched")
-        if self.cache.digest_of(digest)[0] == digest:
+        actual = self.cache.digest_of(digest)[0]
+        if actual == digest:
             return CacheCheck("ok")
         log.warning("cached weights %s did not verify; fetching them again", digest)
         self.fetch(digest)
+        self.on_repair(digest, f"actual sha256 {actual}")
         return CacheCheck("repaired")
 
     def where(self, path: Path | str, home: Path) -> str:

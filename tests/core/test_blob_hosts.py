@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,9 +26,11 @@ from sqlalchemy import func, select
 
 from core import IntegrityError, context, get_model_registry
 from core.deployments.crash_points import CRASH_ENV
+from core.events import recent_events
 from data.artifacts import ArtifactStore
 from data.blob_tables import BlobChunkRow, BlobRow
 from data.tables import ModelVersionRow
+from data.types import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "wd"
@@ -101,6 +104,9 @@ def test_a_tampered_cache_file_is_detected_and_fetched_again(host) -> None:
     checked = registry.verify_weights(MODEL, "v1")
     assert checked["store"] == "database" and checked["cache"] == "repaired"
     assert b.artifacts.read(meta.checksum) == good
+    repaired = recent_events(kind="model.cache_repaired")
+    assert len(repaired) == 2 and repaired[0].severity == "warning"
+    assert meta.checksum in repaired[0].message and repaired[0].data["digest"] == meta.checksum
 
 
 def test_a_tampered_database_blob_is_refused_with_a_clear_error(host) -> None:
@@ -299,3 +305,31 @@ def test_registry_verify_on_another_host_checks_the_blob_and_fills_the_cache(
     assert done.returncode == 0, done.stderr
     assert f"sha256:{meta.checksum}  database blob ok, cache fetched" in done.stdout
     assert ArtifactStore(tmp_path / "host-b" / "artifacts").exists(meta.checksum)
+
+
+def test_a_delete_waits_for_a_registration_that_holds_the_blob(host) -> None:
+    """The race a version row could lose to: a delete of the blob (its last version just
+    deleted) while another registration of the same weights writes its row. The registration
+    holds the blob in its transaction; the delete waits for the commit, then sees the row."""
+    a = host("a")
+    digest, _ = a.weights.put(b"weights that a version is about to name")
+    origin = a.weights.origin
+    assert origin is not None
+    outcome: list[bool] = []
+    with a.db.write() as session:
+        assert a.weights.hold(session, digest)
+        deleter = threading.Thread(
+            target=lambda: outcome.append(origin.delete_unreferenced(digest))
+        )
+        deleter.start()
+        deleter.join(timeout=0.5)
+        assert deleter.is_alive()  # waiting on the held blob (or on SQLite's write lock)
+        session.add(
+            ModelVersionRow(
+                model_id=MODEL, version="v1", version_key="v1", created_at=utcnow(),
+                status="validation", checksum=digest,
+            )
+        )  # fmt: skip
+    deleter.join(timeout=60)
+    assert outcome == [False]  # it saw the committed row: the blob stays
+    assert blob_counts(a, digest) == (1, 1)
