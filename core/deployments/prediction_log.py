@@ -6,14 +6,19 @@ the fast path and written to the ``prediction`` table in batches every ``FLUSH_E
 request path; feedback finds it in memory or in the table, and the first feedback to set its
 ``correct`` column (one conditional UPDATE) is the one that counts, in whatever process.
 A crash loses at most the last flush interval of predictions for joining; their answers and
-experiment results are unaffected. Rows older than ``RETENTION_DAYS`` are pruned. A row the
+experiment results are unaffected. With ``NIGHTSCAN_DURABLE_PREDICTIONS=1`` a crash loses none
+that were answered: ``/predict`` answers once its row is committed (``written``), and the writer
+flushes as soon as anyone waits, so concurrent requests share one commit (group commit).
+Rows older than ``RETENTION_DAYS`` are pruned. A row the
 database refuses is set aside (a warning event and ``set_aside``), and the rest of its batch is
 committed (``data.poison``): one bad row never stops the log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +40,16 @@ IN_MEMORY = 100_000
 FLUSH_EVERY_S = 0.5
 RETENTION_DAYS = 30
 PRUNE_EVERY_S = 3600.0
+DURABLE_ENV = "NIGHTSCAN_DURABLE_PREDICTIONS"  # "1": answer only once the row is committed
+
+
+def durable_from_env() -> bool:
+    return os.environ.get(DURABLE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -83,8 +98,12 @@ def _prediction(row: PredictionRow) -> Prediction:
 
 
 class PredictionLog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, durable: bool | None = None) -> None:
         self.db = db
+        self.durable = durable_from_env() if durable is None else durable
+        self._seq = 0  # predictions remembered so far
+        self._written = 0  # every one up to this sequence number is committed (or set aside)
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
         self._recent: OrderedDict[str, Prediction] = OrderedDict()
         self._pending: list[tuple[Prediction, datetime]] = []
         self._lock = threading.Lock()
@@ -102,8 +121,10 @@ class PredictionLog:
             .returning(table.c.request_id)
         )
 
-    def remember(self, prediction: Prediction) -> None:
+    def remember(self, prediction: Prediction) -> int:
+        """Keep a prediction; returns its sequence number (for ``written``)."""
         with self._lock:
+            self._seq += 1
             self._recent[prediction.request_id] = prediction
             self._recent.move_to_end(prediction.request_id)
             while len(self._recent) > IN_MEMORY:
@@ -114,6 +135,29 @@ class PredictionLog:
                     target=self._run, name="prediction-log", daemon=True
                 )
                 self._thread.start()
+            return self._seq
+
+    async def written(self, seq: int) -> None:
+        """Until the prediction numbered ``seq`` is committed (the next flush, started now)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            if seq <= self._written:
+                return
+            self._waiters.append((seq, loop, future))
+        self._wake.set()
+        await future
+
+    def _mark_written(self, upto: int) -> None:
+        with self._lock:
+            self._written = max(self._written, upto)
+            done = [w for w in self._waiters if w[0] <= self._written]
+            self._waiters = [w for w in self._waiters if w[0] > self._written]
+        for _seq, loop, future in done:
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # its loop is closed: nobody waits any more
+                pass
 
     def find(self, request_id: str) -> Prediction | None:
         with self._lock:
@@ -160,7 +204,9 @@ class PredictionLog:
         with self._flush_lock:
             with self._lock:
                 pending, self._pending = self._pending, []
+                upto = self._seq
             if not pending:
+                self._mark_written(upto)
                 return 0
             # One row per request id (the last remembered wins), each with its prediction.
             latest = {p.request_id: (p, at) for p, at in pending}
@@ -184,6 +230,7 @@ class PredictionLog:
                 raise
             for index, exc in refused:
                 self._set_aside(unique[index][0], exc)
+            self._mark_written(upto)
             return len(unique) - len(refused)
 
     def _set_aside(self, prediction: Prediction, exc: Exception) -> None:

@@ -166,7 +166,7 @@ class Predictor:
                 label: float(p) for label, p in zip(served.labels, mean, strict=True)
             },
         }
-        self.predictions.remember(
+        logged = self.predictions.remember(
             Prediction(
                 request_id,
                 dep_id,
@@ -179,6 +179,8 @@ class Predictor:
                 predictions["confidence"],
             )
         )
+        if self.predictions.durable:  # answered only once its row is committed
+            await self.predictions.written(logged)
         if experiment_id:
             await asyncio.to_thread(
                 self._record_for_experiment,

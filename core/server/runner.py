@@ -96,6 +96,39 @@ def announce_when_started(server: uvicorn.Server, db) -> ServerPresence:
     return presence
 
 
+# What the first deployment a serving process loads needs (torch above all: ~1-2 s to import).
+INFERENCE_MODULES = (
+    "torch",
+    "inference.runtime",
+    "inference.model_cache",
+    "inference.architectures",
+)
+
+
+def preload_inference_when_started(server: uvicorn.Server) -> threading.Thread:
+    """Import the inference stack in the background once the server accepts connections, so
+    the first deploy is served within a reconcile tick instead of after the imports (measured
+    in the multi-host test: 6 workers importing torch at once on 2 cores took ~4 s)."""
+    import importlib
+
+    def preload() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+        for name in INFERENCE_MODULES:
+            if server.should_exit:
+                return
+            try:
+                importlib.import_module(name)
+            except Exception:  # the deploy that needs it will say why
+                return
+
+    thread = threading.Thread(target=preload, name="inference-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 class BackgroundServer:
     """uvicorn in a daemon thread; ``start()`` returns once the socket accepts connections.
     With ``announce``, the home's database records it while it runs (see ``presence``)."""

@@ -283,7 +283,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     from core import get_context
     from core.deployments import get_deployment_manager
     from core.server.app import create_app
-    from core.server.runner import is_loopback, make_server
+    from core.server.runner import is_loopback, make_server, preload_inference_when_started
     from core.server.serve_log import ServeLog, served_here
 
     if args.fd is not None:
@@ -308,6 +308,7 @@ def worker_main(argv: list[str] | None = None) -> int:
         print(prefix + text, flush=True)
 
     lines = ServeLog(lambda: served_here(manager), line, events=False).start()
+    preload_inference_when_started(server)
     if args.parent:
         threading.Thread(
             target=_watch_parent, args=(args.parent, server), name="parent-watch", daemon=True

@@ -57,7 +57,12 @@ def serve(
         _serve_workers(host, port, workers, insecure_open_predict, access_log)
         return
     from core.deployments import get_deployment_manager
-    from core.server.runner import announce_when_started, is_loopback, make_server
+    from core.server.runner import (
+        announce_when_started,
+        is_loopback,
+        make_server,
+        preload_inference_when_started,
+    )
     from core.server.serve_log import ServeLog, served_here
 
     ctx = get_context()
@@ -74,6 +79,7 @@ def serve(
     manager = get_deployment_manager()
     lines = ServeLog(lambda: served_here(manager), _log_line).start()
     presence = announce_when_started(server, ctx.db)  # so CLIs on this home ask this server
+    preload_inference_when_started(server)
     import signal
 
     # uvicorn re-raises SIGTERM once drained, under the handler it found: with the default one

@@ -117,9 +117,13 @@ def test_ready_is_503_until_a_deployment_serves(sqlite_ctx, start_server, kit) -
     kit.deploy(running.manager, "v1.0.0")
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    assert ready.json()["deployments"] == [
-        {"deployment_id": kit.DEP, "model_version": V1, "healthy": True}
-    ]
+    [served] = ready.json()["deployments"]
+    assert served["generation"] >= 1 and served["traffic"] == {V1: 100.0}
+    assert {k: served[k] for k in ("deployment_id", "model_version", "healthy")} == {
+        "deployment_id": kit.DEP,
+        "model_version": V1,
+        "healthy": True,
+    }
     assert client.get("/v2/health/ready").status_code == 200
     assert client.post("/predict", json={"audio": kit.call().tolist()}).status_code == 200
 

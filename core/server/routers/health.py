@@ -30,7 +30,8 @@ def health() -> Health:
 
 @router.get("/ready", response_model=Health, responses={503: {"model": Health}})
 def ready(mgr: Manager) -> Any:
-    """Readiness: at least one deployment is loaded here and healthy."""
+    """Readiness: at least one deployment is loaded here and healthy. Each deployment says
+    the generation it reconciled to and its traffic split (version -> percent)."""
     served = []
     for dep in mgr.served_deployments().values():
         served.append(
@@ -38,6 +39,10 @@ def ready(mgr: Manager) -> Any:
                 "deployment_id": dep.config.deployment_id,
                 "model_version": dep.model_ref,
                 "healthy": dep.healthy,
+                # What this process serves, to compare across processes and hosts: every one
+                # that reconciled to the database's desired state shows its generation.
+                "generation": dep.generation,
+                "traffic": dep.traffic_split(),
             }
         )
     if any(d["healthy"] for d in served):
