@@ -23,6 +23,7 @@ from core.server.identifiers import Id
 from core.server.limits import AudioLimits
 from core.server.oip_request import INPUT_NAME, parse_infer_request
 from core.server.problems import problems
+from core.server.request_body import body_chunks, joined
 from core.server.schemas import (
     InferRequestV2,
     InferResponseV2,
@@ -162,10 +163,11 @@ async def _infer(
     name: str,
     version: str | None,
 ) -> Response:
-    body = await request.body()  # at most the body limit (core.server.body_limit)
+    chunks = await body_chunks(request)  # at most the body limit (core.server.body_limit)
     header_length = request.headers.get("inference-header-content-length")
-    req, waveform = await anyio.to_thread.run_sync(parse_infer_request, body, header_length, limits)
-    del body
+    req, waveform = await anyio.to_thread.run_sync(
+        lambda: parse_infer_request(joined(chunks), header_length, limits)
+    )
     deployment_id = _deployment_for(mgr, name, version)
     result = await mgr.run_inference(
         waveform.samples,
