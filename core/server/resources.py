@@ -90,3 +90,111 @@ class Deleted(BaseModel):
 class Caller(BaseModel):
     name: str
     role: str
+
+
+class ExperimentView(_View):
+    """``ExperimentInfo.to_dict``: lifecycle, the live split and the configuration."""
+
+    experiment_id: str
+    name: str
+    description: str
+    status: str
+    allocation: dict[str, float]
+    allocation_version: int
+    created_at: str
+    created_by: str
+    started_at: str | None
+    ended_at: str | None
+    stop_reason: str
+    stopped_by: str
+    config: dict[str, Any]
+
+
+class ExperimentStatusChangeView(_View):
+    from_status: str | None
+    to_status: str
+    at: str
+    actor: str
+
+
+class ExperimentStatusView(ExperimentView):
+    """``get_experiment_status``: the experiment, units and values per variant, history."""
+
+    duration_hours: float
+    units: dict[str, int]
+    results: dict[str, dict[str, float]]
+    status_history: list[ExperimentStatusChangeView]
+    allocation_versions: int
+
+
+class ExperimentAnalysisView(_View):
+    """``analyze_experiment`` (the seed's shape); the statistics per comparison nest inside."""
+
+    experiment_id: str
+    experiment_metadata: dict[str, Any]
+    duration_hours: float
+    analyzed_at: str
+    variants: dict[str, Any]
+    comparisons: Any
+    recommendation: Any
+    trustworthy: bool
+    trust_notes: list[str]
+
+
+class AllocationChangeView(_View):
+    """One entry of an experiment's allocation history; ``version`` 1 is the configured split."""
+
+    experiment_id: str
+    version: int
+    allocation: dict[str, float]
+    source: str
+    at: str
+    actor: str
+    reason: str
+    detail: dict[str, Any]
+
+
+class DeploymentMetricsView(BaseModel):
+    """The rolling-window numbers (``PerformanceMetrics.to_dict``, null before any request) and
+    each serving process's last snapshot, keyed ``host:pid``."""
+
+    deployment_id: str
+    metrics: dict[str, Any] | None
+    processes: dict[str, dict[str, Any]]
+
+
+class SecondView(BaseModel):
+    t: float
+    requests: int
+    errors: int
+    average_latency_ms: float
+    p95_latency_ms: float
+
+
+class DeploymentHistoryView(BaseModel):
+    deployment_id: str
+    samples: list[SecondView]
+
+
+class HealthProbeView(_View):
+    """A probe of one deployment with a real inference."""
+
+    deployment_id: str
+    healthy: bool
+    status: str
+
+
+class CanarySummaryView(_View):
+    """A canary: its version, the stable one, its state and traffic weight (percent)."""
+
+    canary_id: int
+    canary: str
+    stable: str
+    state: str
+    weight: float
+
+
+class CanaryView(CanarySummaryView):
+    """A canary in the list, or its status (which adds the steps, timers and recent checks)."""
+
+    deployment_id: str
