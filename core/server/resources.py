@@ -198,3 +198,63 @@ class CanaryView(CanarySummaryView):
     """A canary in the list, or its status (which adds the steps, timers and recent checks)."""
 
     deployment_id: str
+
+
+class MetricDifferenceView(BaseModel):
+    model_a: float | None
+    model_b: float | None
+    higher_is_better: bool
+    difference: float | None
+    absolute_difference: float | None
+    percentage_improvement: float | None
+    better: str | None
+
+
+class ComparisonView(_View):
+    """The seed's comparison: ``metric_differences[metric].percentage_improvement`` is how much
+    better b is than a (direction-aware)."""
+
+    model_a: ModelView
+    model_b: ModelView
+    metric_differences: dict[str, MetricDifferenceView]
+    per_class: dict[str, Any]
+    size_difference_bytes: int
+    same_weights: bool
+    same_architecture: bool
+
+
+class VerifiedView(BaseModel):
+    model_id: str
+    version: str
+    size: int
+    checksum: str
+
+
+class QualityScopeView(_View):
+    deployment_id: str | None
+    model_ref: str | None
+    experiment_id: str | None
+    canary_id: int | None
+    split_by: str
+
+
+class GroupQualityView(_View):
+    """One version, variant or arm: label coverage, the quality metrics with their intervals,
+    calibration, the predicted-class mix and the drift look (``core.quality.service``)."""
+
+    group: str
+    coverage: dict[str, Any]
+    quality: dict[str, Any]
+    calibration: dict[str, Any]
+    predicted_mix: dict[str, int]
+    drift: dict[str, Any] | None
+
+
+class QualityReportView(_View):
+    """``nightscan quality --json``: one group per version (or variant); ``since`` null for
+    all-time."""
+
+    scope: QualityScopeView
+    since: str | None
+    generated_at: str
+    groups: list[GroupQualityView]

@@ -27,9 +27,11 @@ from core.server.request_body import body_chunks, joined
 from core.server.schemas import (
     InferRequestV2,
     InferResponseV2,
+    LiveV2,
     ModelMetadataV2,
     ModelReadyV2,
     ReadyV2,
+    ServerMetadataV2,
     TensorMetadata,
     inline_schema,
 )
@@ -68,12 +70,12 @@ INFER_BODY = {
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_class=_ProtocolErrors)
 
 
-@router.get("", response_model=dict[str, Any])
+@router.get("", response_model=ServerMetadataV2)
 def server_metadata() -> dict[str, Any]:
     return {"name": "nightscan-ops", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 
 
-@router.get("/health/live", response_model=dict[str, bool])
+@router.get("/health/live", response_model=LiveV2)
 def live() -> dict[str, bool]:
     return {"live": True}
 
