@@ -48,6 +48,10 @@ class ArtifactStore:
         with open(source, "rb") as fh:
             return self._store(iter(lambda: fh.read(CHUNK), b""))
 
+    def put_chunks(self, chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
+        """Store what ``chunks`` yields, hashed and written one piece at a time."""
+        return self._store(chunks)
+
     def _store(self, chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
         staging = self.root / "sha256"
         staging.mkdir(parents=True, exist_ok=True)
