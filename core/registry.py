@@ -109,11 +109,12 @@ class ModelRegistry:
     def register_weights_file(self, path: str | os.PathLike, metadata: ModelMetadata) -> bool:
         """Register a ``.safetensors`` file or a plain state-dict ``.pt`` (loaded with
         ``weights_only=True``; anything that needs arbitrary unpickling is refused)."""
+        from core.weights_intake import check_layout
         from inference.weights import (
             UnsafeWeightsError,
             is_safetensors_file,
             read_state_dict_file,
-            state_dict_to_bytes,
+            safetensors_chunks,
         )
 
         if not os.path.isfile(path):
@@ -121,14 +122,23 @@ class ModelRegistry:
         if is_safetensors_file(path):
             self._register_safetensors_file(path, metadata)
             return True
+        metadata.validate()
         try:
-            state = read_state_dict_file(path)
+            # Memory-mapped: the tensors are read from the file as they are written out.
+            state = read_state_dict_file(path, mmap=True)
         except UnsafeWeightsError as exc:
             self.audit.record_now("model.register_refused", "model", metadata.ref, detail=str(exc))
             raise UnsafeArtifactError(str(exc)) from None
         except (ValueError, OSError) as exc:
             raise ValidationError(f"cannot read weights from {path}: {exc}") from None
-        self.register_weights(state_dict_to_bytes(state), metadata)
+        check_layout({k: tuple(v.shape) for k, v in state.items()}, metadata)
+        self._refuse_duplicate(metadata)
+        try:
+            stored = self.ctx.weights.put_chunks(safetensors_chunks(state))
+        except ValueError as exc:  # a dtype safetensors cannot hold
+            raise ValidationError(f"cannot convert weights from {path}: {exc}") from None
+        del state
+        self._record(*stored, metadata)
         return True
 
     def register_weights(self, weights: bytes, metadata: ModelMetadata) -> ModelMetadata:

@@ -59,6 +59,10 @@ class ArtifactStore:
         its size. On a mismatch nothing is stored and ArtifactIntegrityError names both."""
         return self._store(chunks, expected=digest)[1]
 
+    def put_chunks(self, chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
+        """Store what ``chunks`` yields, hashed and written one piece at a time."""
+        return self._store(chunks)
+
     def _store(
         self, chunks: Iterable[bytes | memoryview], expected: str | None = None
     ) -> tuple[str, int]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +69,11 @@ class WeightsStore:
 
     def put_file(self, source: str | os.PathLike[str]) -> tuple[str, int]:
         digest, size = self.cache.put_file(source)
+        self._publish(digest)
+        return digest, size
+
+    def put_chunks(self, chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
+        digest, size = self.cache.put_chunks(chunks)
         self._publish(digest)
         return digest, size
 

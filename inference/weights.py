@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +123,12 @@ def safetensors_layout(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...
         raise InvalidWeightsError(f"invalid safetensors file {p.name}: {exc}") from exc
 
 
-def read_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Load a .safetensors file or a torch .pt/.pth checkpoint without running pickled code."""
+def read_state_dict_file(
+    path: str | os.PathLike[str], mmap: bool = False
+) -> dict[str, torch.Tensor]:
+    """Load a .safetensors file or a torch .pt/.pth checkpoint without running pickled code.
+    With ``mmap`` a checkpoint's tensors are mapped from the file, not read into memory (the
+    zip format of torch.save since 1.6; an older one is read whole)."""
     p = Path(path)
     if not p.is_file():
         raise InvalidWeightsError(f"weights file not found: {p}")
@@ -136,12 +142,55 @@ def read_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
             raise InvalidWeightsError(f"invalid safetensors file {p.name}: {exc}") from exc
     try:
         # weights_only=True passed explicitly: TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot override it.
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        obj = _torch_load(p, mmap)
     except Exception as exc:  # the weights-only unpickler raises many types on bad input
         if _is_refusal(exc, p):
             raise UnsafeWeightsError(f"refusing to unpickle {p.name}: {_one_line(exc)}") from exc
         raise InvalidWeightsError(f"corrupt checkpoint {p.name}: {_one_line(exc)}") from exc
     return _checked_state_dict(obj, p.name)
+
+
+def _torch_load(path: Path, mmap: bool) -> Any:
+    if mmap and zipfile.is_zipfile(path):
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+_SAFETENSORS_DTYPES = {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+    torch.uint8: "U8", torch.bool: "BOOL",
+}  # fmt: skip
+
+
+def safetensors_chunks(state: Mapping[str, torch.Tensor]) -> Iterator[bytes | memoryview]:
+    """A state dict in the safetensors format, as pieces to hash and write one after another:
+    the header, then each tensor's bytes (a view of the tensor where it is contiguous, so a
+    memory-mapped checkpoint is copied page by page, never held twice). Same bytes as
+    ``state_dict_to_bytes`` reads back; little-endian hosts only, as safetensors itself."""
+    state = _checked_state_dict(state, "state dict")
+    names = sorted(state)
+    header: dict[str, Any] = {}
+    offset = 0
+    for name in names:
+        tensor = state[name]
+        if tensor.dtype not in _SAFETENSORS_DTYPES:
+            raise InvalidWeightsError(f"{name}: dtype {tensor.dtype} has no safetensors name")
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {
+            "dtype": _SAFETENSORS_DTYPES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned, as safetensors does
+    yield len(encoded).to_bytes(8, "little") + encoded
+    for name in names:
+        tensor = state[name].detach().to("cpu").contiguous()  # a copy only if not contiguous
+        if tensor.numel():
+            yield memoryview(tensor.reshape(-1).view(torch.uint8).numpy())
+        del tensor
 
 
 def load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:

@@ -236,8 +236,10 @@ class PredictionLog:
     def _set_aside(self, prediction: Prediction, exc: Exception) -> None:
         """A row the database refused: counted, reported, and never retried."""
         from core.events import emit
+        from core.monitoring.set_aside import count_set_aside
 
         self.set_aside += 1
+        count_set_aside("prediction_log")
         reason = describe(exc)
         shown = ascii(prediction.request_id)[:80]  # the id itself may be what was refused
         log.warning("prediction %s set aside: %s", shown, reason)

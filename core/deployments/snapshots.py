@@ -93,8 +93,10 @@ class SnapshotStore:
     def _set_aside(self, deployment_id: str, exc: Exception) -> None:
         """A snapshot the database refused: counted, logged, reported; the others are kept."""
         from core.events import emit
+        from core.monitoring.set_aside import count_set_aside
 
         self.set_aside += 1
+        count_set_aside("snapshots")
         reason = describe(exc)
         log.warning("snapshot of %s set aside: %s", ascii(deployment_id)[:80], reason)
         try:

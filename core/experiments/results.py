@@ -264,8 +264,10 @@ class ResultWriter:
 
     def _set_aside(self, item: ResultItem, exc: Exception) -> Exception:
         from core.events import emit
+        from core.monitoring.set_aside import count_set_aside
 
         self.set_aside += 1
+        count_set_aside("result_writer")
         reason = describe(exc)
         shown = ascii(item.request_id)[:80]
         log.warning("result %s of %s set aside: %s", shown, item.experiment_id, reason)

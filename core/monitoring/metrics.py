@@ -56,6 +56,9 @@ class ServingMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        from core.monitoring.set_aside import ROWS_SET_ASIDE
+
+        self.registry.register(ROWS_SET_ASIDE)  # process-wide; see core.monitoring.set_aside
         self.feedback = Counter(
             "nightscan_feedback",
             "Ground-truth labels received, by version and correctness.",

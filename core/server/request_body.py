@@ -1,7 +1,10 @@
 """The audio of a /predict request, from any accepted body: multipart, raw audio or JSON.
 
 The body limit itself is enforced while the body streams (``core.server.body_limit``); what is
-read here is at most that. Decoding and parsing run in a worker thread.
+read here is at most that. The event loop only collects the chunks as they arrive: joining them
+(a 64 MiB join is 50-120 ms of page faults and copying on a loaded 2-core machine, and
+``bytes.join`` releases the GIL past 1 MiB), decoding and parsing all run in a worker thread, so
+``/health`` stays responsive while a large body is handled.
 """
 
 from __future__ import annotations
@@ -39,16 +42,43 @@ async def read_audio(request: Request, limits: AudioLimits) -> Waveform:
         _require_bytes(data)
         return await anyio.to_thread.run_sync(from_file_bytes, data, limits)
     if content_type == "application/json":
-        raw = await request.body()
-        return await anyio.to_thread.run_sync(from_json_body, raw, limits)
+        chunks = await body_chunks(request)
+        return await anyio.to_thread.run_sync(_from_json_chunks, chunks, limits)
     if content_type.startswith(AUDIO_CONTENT_TYPES):
-        data = await request.body()
-        _require_bytes(data)
-        return await anyio.to_thread.run_sync(from_file_bytes, data, limits)
+        chunks = await body_chunks(request)
+        return await anyio.to_thread.run_sync(_from_file_chunks, chunks, limits)
     raise UnsupportedMediaType(
         f"unsupported content type {content_type or '(none)'!r}; send multipart/form-data with "
         "a 'file' field, an audio/* body, or application/json samples"
     )
+
+
+async def body_chunks(request: Request) -> list[bytes]:
+    """The body as the chunks it arrived in, not joined: hand them to ``joined`` in a worker
+    thread. (Starlette's ``request.body()`` joins on the event loop.)"""
+    chunks: list[bytes] = []
+    async for chunk in request.stream():
+        if chunk:
+            chunks.append(chunk)
+    return chunks
+
+
+def joined(chunks: list[bytes]) -> bytes:
+    """The chunks joined, and the list emptied so that only one copy of the body stays alive.
+    Call it off the event loop."""
+    raw = b"".join(chunks)
+    chunks.clear()
+    return raw
+
+
+def _from_json_chunks(chunks: list[bytes], limits: AudioLimits) -> Waveform:
+    return from_json_body(joined(chunks), limits)
+
+
+def _from_file_chunks(chunks: list[bytes], limits: AudioLimits) -> Waveform:
+    data = joined(chunks)
+    _require_bytes(data)
+    return from_file_bytes(data, limits)
 
 
 def _require_bytes(data: bytes) -> None:

@@ -76,6 +76,16 @@ class TensorMetadata(BaseModel):
     shape: list[int]
 
 
+class ServerMetadataV2(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class LiveV2(BaseModel):
+    live: bool
+
+
 class ReadyV2(BaseModel):
     ready: bool
 

@@ -166,3 +166,28 @@ def test_load_into_reports_missing_and_unexpected_keys() -> None:
 def test_load_into_reports_shape_mismatch() -> None:
     with pytest.raises(ValueError, match="size mismatch for backbone.head.weight"):
         load_into(build_model("small_cnn", 5), build_model("small_cnn", 3).state_dict())
+
+
+def test_safetensors_chunks_write_what_safetensors_reads_back() -> None:
+    """The streaming writer (a .pt converted a tensor at a time) against safetensors' reader:
+    every dtype it names, a non-contiguous view, an empty tensor and a 0-d scalar."""
+    from inference.weights import safetensors_chunks, state_dict_from_bytes
+
+    state = {
+        "f32": torch.randn(4, 3),
+        "f16": torch.randn(5).half(),
+        "bf16": torch.randn(2, 2).bfloat16(),
+        "f64": torch.randn(3).double(),
+        "i64": torch.arange(7),
+        "i8": torch.tensor([-1, 2], dtype=torch.int8),
+        "u8": torch.tensor([255], dtype=torch.uint8),
+        "flag": torch.tensor([True, False]),
+        "transposed": torch.randn(3, 5).t(),
+        "empty": torch.zeros(0, 4),
+        "scalar": torch.tensor(42),
+    }
+    data = b"".join(bytes(piece) for piece in safetensors_chunks(state))
+    back = state_dict_from_bytes(data)
+    assert set(back) == set(state)
+    for name, tensor in state.items():
+        assert back[name].dtype == tensor.dtype and torch.equal(back[name], tensor), name

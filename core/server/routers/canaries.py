@@ -9,20 +9,21 @@ from fastapi import APIRouter, Query
 from core.server.deps import Manager
 from core.server.identifiers import Id
 from core.server.problems import ACTION_ERRORS
+from core.server.resources import CanarySummaryView, CanaryView
 from core.server.routers.deployments import Reason
 from core.server.security import Operator
 
 router = APIRouter(tags=["canaries"])
 
 
-@router.get("/canaries", response_model=list[dict[str, Any]])
+@router.get("/canaries", response_model=list[CanaryView])
 def list_canaries(mgr: Manager, include_ended: bool = Query(False)) -> list[dict[str, Any]]:
     """Running (and paused) canaries: deployment, stable and canary versions, weight, state."""
     return mgr.canaries.list_canaries(include_ended=include_ended)
 
 
 @router.get(
-    "/deployments/{deployment_id}/canary", response_model=dict[str, Any], responses=ACTION_ERRORS
+    "/deployments/{deployment_id}/canary", response_model=CanaryView, responses=ACTION_ERRORS
 )
 def canary_status(
     deployment_id: Id, mgr: Manager, checks: int = Query(10, ge=0, le=100)
@@ -34,7 +35,7 @@ def canary_status(
 
 @router.post(
     "/deployments/{deployment_id}/canary/{action}",
-    response_model=dict[str, Any],
+    response_model=CanarySummaryView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )

@@ -7,10 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from core.server.config_bodies import DeploymentRequest
 from core.server.deps import Manager
-from core.server.identifiers import TEXT, Id, reject_nul
+from core.server.identifiers import TEXT, Id
 from core.server.problems import ACTION_ERRORS
-from core.server.resources import DeploymentView
+from core.server.resources import (
+    DeploymentHistoryView,
+    DeploymentMetricsView,
+    DeploymentView,
+    HealthProbeView,
+)
 from core.server.security import Admin, Operator
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -37,7 +43,7 @@ def deployment_status(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
     return mgr.get_status(deployment_id)
 
 
-@router.get("/{deployment_id}/metrics", response_model=dict[str, Any])
+@router.get("/{deployment_id}/metrics", response_model=DeploymentMetricsView)
 def deployment_metrics(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
     mgr.get_deployment(deployment_id)  # 404 for an unknown id
     """The rolling-window numbers; ``processes``: each serving process's last snapshot (the
@@ -52,7 +58,7 @@ def deployment_metrics(deployment_id: Id, mgr: Manager) -> dict[str, Any]:
     }
 
 
-@router.get("/{deployment_id}/history", response_model=dict[str, Any])
+@router.get("/{deployment_id}/history", response_model=DeploymentHistoryView)
 def deployment_history(
     deployment_id: Id, mgr: Manager, seconds: int = Query(900, ge=1, le=900)
 ) -> dict[str, Any]:
@@ -65,12 +71,9 @@ def deployment_history(
 @router.post(
     "", status_code=201, response_model=DeploymentView, responses=ACTION_ERRORS, tags=["actions"]
 )
-def deploy(body: dict[str, Any], who: Admin, mgr: Manager) -> dict[str, Any]:
+def deploy(body: DeploymentRequest, who: Admin, mgr: Manager) -> dict[str, Any]:
     """Deploy a version (admin). The body holds DeploymentConfig fields."""
-    from core.deployments import DeploymentConfig
-
-    reject_nul(body)
-    config = DeploymentConfig.from_dict(body)
+    config = body.to_config()
     mgr.deploy_model(config, actor=who.actor)
     return mgr.get_status(config.deployment_id)
 
@@ -105,7 +108,7 @@ def rollback(
 
 @router.post(
     "/{deployment_id}/health",
-    response_model=dict[str, Any],
+    response_model=HealthProbeView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )

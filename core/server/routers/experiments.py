@@ -8,9 +8,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from core.experiments.models import ExperimentStatus
+from core.server.config_bodies import ExperimentRequest
 from core.server.deps import Experiments
-from core.server.identifiers import TEXT, BodyId, Id, reject_nul, spelled_both_ways
+from core.server.identifiers import TEXT, BodyId, Id, spelled_both_ways
 from core.server.problems import ACTION_ERRORS, AUTH_ERRORS
+from core.server.resources import (
+    AllocationChangeView,
+    ExperimentAnalysisView,
+    ExperimentStatusView,
+    ExperimentView,
+)
 from core.server.routers.deployments import Reason
 from core.server.security import Operator, Viewer
 
@@ -24,44 +31,43 @@ class AllocationRequest(BaseModel):
     reason: str = Field("manual reallocation via HTTP", max_length=500, pattern=TEXT)
 
 
-@router.get("", response_model=list[dict[str, Any]])
+@router.get("", response_model=list[ExperimentView])
 def list_experiments(ab: Experiments, status: ExperimentStatusQuery = None) -> list[dict[str, Any]]:
     return [e.to_dict() for e in ab.list_experiments(status)]
 
 
-@router.get("/{experiment_id}", response_model=dict[str, Any])
+@router.get("/{experiment_id}", response_model=ExperimentStatusView)
 def experiment_status(experiment_id: Id, ab: Experiments) -> dict[str, Any]:
     """Lifecycle, units and result counts per variant."""
     return ab.get_experiment_status(experiment_id)
 
 
-@router.get("/{experiment_id}/analysis", response_model=dict[str, Any], responses=AUTH_ERRORS)
+@router.get(
+    "/{experiment_id}/analysis", response_model=ExperimentAnalysisView, responses=AUTH_ERRORS
+)
 def experiment_analysis(experiment_id: Id, _who: Viewer, ab: Experiments) -> dict[str, Any]:
     """The full statistical analysis (the seed's shape); needs a token (viewer or above)."""
     return ab.analyze_experiment(experiment_id)
 
 
-@router.get("/{experiment_id}/allocations", response_model=list[dict[str, Any]])
+@router.get("/{experiment_id}/allocations", response_model=list[AllocationChangeView])
 def allocation_history(experiment_id: Id, ab: Experiments) -> list[dict[str, Any]]:
     """Every traffic split the experiment has had (configured, manual, bandit), oldest first."""
     return [c.to_dict() for c in ab.allocation_history(experiment_id)]
 
 
 @router.post(
-    "", status_code=201, response_model=dict[str, Any], responses=ACTION_ERRORS, tags=["actions"]
+    "", status_code=201, response_model=ExperimentView, responses=ACTION_ERRORS, tags=["actions"]
 )
-def create_experiment(body: dict[str, Any], who: Operator, ab: Experiments) -> dict[str, Any]:
+def create_experiment(body: ExperimentRequest, who: Operator, ab: Experiments) -> dict[str, Any]:
     """Create an experiment (operator). The body holds ExperimentConfig fields."""
-    from core.experiments import ExperimentConfig
-
-    reject_nul(body)
-    ab.create_experiment(ExperimentConfig.from_dict(body), actor=who.actor)
-    return ab.get_experiment(body.get("experiment_id", "")).to_dict()
+    ab.create_experiment(body.to_config(), actor=who.actor)
+    return ab.get_experiment(body.experiment_id).to_dict()
 
 
 @router.post(
     "/{experiment_id}/start",
-    response_model=dict[str, Any],
+    response_model=ExperimentView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
@@ -71,7 +77,7 @@ def start_experiment(experiment_id: Id, who: Operator, ab: Experiments) -> dict[
 
 @router.post(
     "/{experiment_id}/stop",
-    response_model=dict[str, Any],
+    response_model=ExperimentView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )
@@ -84,7 +90,7 @@ def stop_experiment(
 
 @router.post(
     "/{experiment_id}/allocation",
-    response_model=dict[str, Any],
+    response_model=AllocationChangeView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )

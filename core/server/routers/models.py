@@ -20,7 +20,13 @@ from core.server.identifiers import (
     spelled_both_ways,
 )
 from core.server.problems import ACTION_ERRORS
-from core.server.resources import Deleted, ModelView, StatusChangeView
+from core.server.resources import (
+    ComparisonView,
+    Deleted,
+    ModelView,
+    StatusChangeView,
+    VerifiedView,
+)
 from core.server.security import Admin, Operator, Viewer
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -57,7 +63,7 @@ def list_models(
     return [m.to_dict() for m in models]
 
 
-@router.get("/compare", response_model=dict[str, Any])
+@router.get("/compare", response_model=ComparisonView)
 def compare_models(
     registry: Registry,
     a: str = Query(..., description="MODEL_ID:VERSION (the baseline).", **REF),
@@ -125,7 +131,7 @@ def delete_model(model_id: Id, version: Id, who: Admin, registry: Registry) -> d
 
 @router.post(
     "/{model_id}/{version}/verify",
-    response_model=dict[str, Any],
+    response_model=VerifiedView,
     responses=ACTION_ERRORS,
     tags=["actions"],
 )

@@ -23,12 +23,15 @@ from core.server.identifiers import Id
 from core.server.limits import AudioLimits
 from core.server.oip_request import INPUT_NAME, parse_infer_request
 from core.server.problems import problems
+from core.server.request_body import body_chunks, joined
 from core.server.schemas import (
     InferRequestV2,
     InferResponseV2,
+    LiveV2,
     ModelMetadataV2,
     ModelReadyV2,
     ReadyV2,
+    ServerMetadataV2,
     TensorMetadata,
     inline_schema,
 )
@@ -67,12 +70,12 @@ INFER_BODY = {
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_class=_ProtocolErrors)
 
 
-@router.get("", response_model=dict[str, Any])
+@router.get("", response_model=ServerMetadataV2)
 def server_metadata() -> dict[str, Any]:
     return {"name": "nightscan-ops", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 
 
-@router.get("/health/live", response_model=dict[str, bool])
+@router.get("/health/live", response_model=LiveV2)
 def live() -> dict[str, bool]:
     return {"live": True}
 
@@ -162,10 +165,11 @@ async def _infer(
     name: str,
     version: str | None,
 ) -> Response:
-    body = await request.body()  # at most the body limit (core.server.body_limit)
+    chunks = await body_chunks(request)  # at most the body limit (core.server.body_limit)
     header_length = request.headers.get("inference-header-content-length")
-    req, waveform = await anyio.to_thread.run_sync(parse_infer_request, body, header_length, limits)
-    del body
+    req, waveform = await anyio.to_thread.run_sync(
+        lambda: parse_infer_request(joined(chunks), header_length, limits)
+    )
     deployment_id = _deployment_for(mgr, name, version)
     result = await mgr.run_inference(
         waveform.samples,

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from core.errors import NotFoundError
+from core.server.identifiers import Id, QueryId
+from core.server.resources import QualityReportView
 from core.server.schemas import Problem
 from core.server.security import Viewer
 
@@ -19,10 +21,11 @@ WINDOW_PATTERN = r"^(all|[1-9][0-9]{0,5}(\.[0-9]{1,3})?[smhdw]|0\.[0-9]{0,2}[1-9
 
 @router.get(
     "/experiment/{experiment_id}",
+    response_model=QualityReportView,
     responses={401: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}},
 )
 def experiment_quality(
-    experiment_id: str,
+    experiment_id: Id,
     request: Request,
     _who: Viewer,
     window: str = Query(
@@ -38,13 +41,14 @@ def experiment_quality(
 
 @router.get(
     "/{deployment_id}",
+    response_model=QualityReportView,
     responses={401: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}},
 )
 def deployment_quality(
-    deployment_id: str,
+    deployment_id: Id,
     request: Request,
     _who: Viewer,
-    version: str | None = Query(None, max_length=100, description="Only this version."),
+    version: QueryId = None,
     window: str = Query(
         "all", pattern=WINDOW_PATTERN, description="30m, 1h, 7d ... (at most 6 digits) or all."
     ),
