@@ -4,7 +4,10 @@ holds two models, a deployment with a performance snapshot, a running experiment
 entries and events. Wall time is the goal's measure; CPU time (user + system of the child) is
 printed beside it because this machine is shared and wall time follows the load.
 
-    .venv/bin/python benchmarks/startup_bench.py [--runs 7] [--home DIR]
+    .venv/bin/python benchmarks/startup_bench.py [--runs 7] [--home DIR] [--no-append]
+
+The listing commands read a SQLite home through ``core.direct_reads``; with
+``NIGHTSCAN_DIRECT_READS=0`` in the environment they take the services (SQLAlchemy) instead.
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7, help="cold runs per command (>= 5)")
     ap.add_argument("--home", type=Path, default=None, help="reuse a seeded home")
+    ap.add_argument("--no-append", action="store_true", help="print only")
     args = ap.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="nightscan-startup-"))
     seed(home)
@@ -132,13 +136,19 @@ def main() -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if args.no_append:
+        return
 
+    direct = os.environ.get("NIGHTSCAN_DIRECT_READS", "1") != "0"
     command = ".venv/bin/python benchmarks/startup_bench.py " + " ".join(sys.argv[1:])
+    if not direct:
+        command = "NIGHTSCAN_DIRECT_READS=0 " + command
     lines = [
         f"\n## Start-up: cold start of the CLI ({date.today().isoformat()})\n",
         f"- machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, "
         f"Python {platform.python_version()}",
-        f"- command: `{command.strip()}`",
+        f"- command: `{command.strip()}`; listing commands read through "
+        + ("`core.direct_reads` (sqlite3)" if direct else "the services (SQLAlchemy)"),
         f"- {max(5, args.runs)} cold runs per command after one that warms the page cache; "
         f"1-minute load average {load_before:.2f} before, {load_after:.2f} after (the machine is "
         "shared: wall time follows the load, CPU time much less)\n",

@@ -2,26 +2,31 @@
 
 The seed's public API lives here. Nothing in this package imports Textual; torch is imported
 only where weights are touched.
+
+Every name loads on first use (PEP 562): ``import core`` (and so importing any submodule, such
+as ``core.formatting`` or the CLI's direct read path ``core.direct_reads``) costs nothing, and
+SQLAlchemy, scipy or numpy are imported only by the services that need them.
 """
 
-from core.comparison import compare_metadata
-from core.context import configure, get_context
-from core.errors import (
-    ConflictError,
-    IntegrityError,
-    InvalidTransitionError,
-    NightScanError,
-    NotFoundError,
-    UnsafeArtifactError,
-    ValidationError,
-)
-from core.lifecycle import ModelStatus
-from core.model_metadata import ModelMetadata, parse_model_ref
-from core.registry import ModelRegistry, StatusChange, get_model_registry
+from __future__ import annotations
 
-# A/B experiments and serving load on first use: they pull in scipy, numpy and FastAPI-free but
-# heavy modules that `import core` (and so `nightscan registry list`) should not pay for.
-_LAZY_EXPORTS = {
+from core.lazy_exports import lazy_exports
+
+_EXPORT_MODULES = {
+    "core.comparison": ("compare_metadata",),
+    "core.context": ("configure", "get_context"),
+    "core.errors": (
+        "ConflictError",
+        "IntegrityError",
+        "InvalidTransitionError",
+        "NightScanError",
+        "NotFoundError",
+        "UnsafeArtifactError",
+        "ValidationError",
+    ),
+    "core.lifecycle": ("ModelStatus",),
+    "core.model_metadata": ("ModelMetadata", "parse_model_ref"),
+    "core.registry": ("ModelRegistry", "StatusChange", "get_model_registry"),
     "core.experiments": (
         "ABTestManager",
         "AllocationChange",
@@ -41,35 +46,6 @@ _LAZY_EXPORTS = {
         "get_deployment_manager",
     ),
 }
-_LAZY = {name: module for module, names in _LAZY_EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'core' has no attribute {name!r}")
-
-
-__all__ = [
-    *_LAZY,
-    "ConflictError",
-    "IntegrityError",
-    "InvalidTransitionError",
-    "ModelMetadata",
-    "ModelRegistry",
-    "ModelStatus",
-    "NightScanError",
-    "NotFoundError",
-    "StatusChange",
-    "UnsafeArtifactError",
-    "ValidationError",
-    "compare_metadata",
-    "configure",
-    "get_context",
-    "get_model_registry",
-    "parse_model_ref",
-]
+_EXPORTS = {name: module for module, names in _EXPORT_MODULES.items() for name in names}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -7,37 +7,17 @@ asks only for what is newer than the last id it saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
 
 from core.context import get_context
+from core.event_record import Event
 from data.tables import EventRow
 from data.types import utcnow
 
 SEVERITIES = ("info", "warning", "critical")
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    at: datetime
-    kind: str
-    severity: str
-    source: str
-    message: str
-    data: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = self.__dict__.copy()
-        d["at"] = self.at.isoformat()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Event:
-        return cls(**{**d, "at": datetime.fromisoformat(d["at"])})
+__all__ = ["SEVERITIES", "Event", "emit", "recent_events"]
 
 
 def emit(

@@ -10,7 +10,7 @@ from typing import Any
 from core.errors import ValidationError
 from core.lifecycle import ModelStatus
 from core.semver import is_valid_version
-from data.types import utcnow
+from data.clock import utcnow
 
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 

@@ -3,19 +3,12 @@ small query and never imports Alembic."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import text
 
 from data.database import Database
+from data.schema_version import MIGRATIONS_DIR, head_revision
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-
-def head_revision() -> str:
-    """The newest revision id: the highest-numbered file in versions/ (ids are zero-padded)."""
-    names = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
-    return names[-1].split("_", 1)[0]
+__all__ = ["MIGRATIONS_DIR", "current_revision", "head_revision", "upgrade"]
 
 
 def current_revision(db: Database) -> str | None:

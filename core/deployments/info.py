@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.deployments.config import DeploymentConfig
-from data.deployment_tables import DeploymentRow
+
+if TYPE_CHECKING:  # the table classes import SQLAlchemy; the CLI's direct reads must not
+    from data.deployment_tables import DeploymentRow
 
 
 @dataclass(frozen=True)

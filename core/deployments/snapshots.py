@@ -18,16 +18,23 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 from sqlmodel import col, delete, select
 
-from core.deployments.tracker import PerformanceMetrics, PerformanceTracker, SecondSample
+from core.deployments.performance import (
+    FRESH_FOR_S,
+    PROCESS_KEY,
+    PerformanceMetrics,
+    SecondSample,
+    merge,
+    newest_per_process,
+    sum_second,
+)
+from core.deployments.tracker import PerformanceTracker
 from data.database import Database
 from data.deployment_tables import PerformanceSnapshotRow
 from data.poison import commit_isolating, describe
 from data.types import utcnow
 
 SNAPSHOT_EVERY_S = 5.0
-FRESH_FOR_S = 60.0  # an older snapshot means nobody is serving it now
 KEEP_FOR = timedelta(hours=6)
-PROCESS_KEY = "process"
 log = logging.getLogger(__name__)
 
 
@@ -125,13 +132,9 @@ class SnapshotStore:
 
     def by_process(self, deployment_id: str) -> dict[str, PerformanceMetrics]:
         """The newest fresh snapshot of every process serving the deployment."""
-        newest: dict[str, PerformanceMetrics] = {}
-        for row in self._fresh_rows(deployment_id, FRESH_FOR_S):
-            metrics = dict(row.metrics)
-            process = str(metrics.pop(PROCESS_KEY, ""))
-            if process not in newest:
-                newest[process] = PerformanceMetrics.from_dict(metrics)
-        return newest
+        return newest_per_process(
+            row.metrics for row in self._fresh_rows(deployment_id, FRESH_FOR_S)
+        )
 
     def latest(self, deployment_id: str) -> PerformanceMetrics | None:
         """The deployment's numbers over every process that serves it (see ``merge``)."""
@@ -159,68 +162,3 @@ class SnapshotStore:
                 if sample.t >= horizon:
                     by_second.setdefault(sample.t, {})[process] = sample
         return [sum_second(list(by_second[t].values())) for t in sorted(by_second)]
-
-
-def sum_second(samples: list[SecondSample]) -> SecondSample:
-    """One second of several processes: counts add, the mean is weighted, p95 is the largest
-    (an upper bound: the processes' latencies are not kept)."""
-    if len(samples) == 1:
-        return samples[0]
-    requests = sum(s.requests for s in samples)
-    mean = sum(s.average_latency_ms * s.requests for s in samples) / requests if requests else 0.0
-    return SecondSample(
-        samples[0].t,
-        requests,
-        sum(s.errors for s in samples),
-        mean,
-        max(s.p95_latency_ms for s in samples),
-    )
-
-
-def merge(parts: list[PerformanceMetrics]) -> PerformanceMetrics | None:
-    """Several processes' numbers for one deployment as one: requests, errors, labels, rates,
-    queues, memory and CPU add up; the mean latency and the accuracy are weighted; the
-    percentiles are the largest of the processes' (an upper bound, conservative for alerts)."""
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    newest = max(parts, key=lambda m: m.timestamp)
-    requests = sum(m.requests_in_window for m in parts)
-    errors = sum(m.errors_in_window for m in parts)
-    labelled = [m for m in parts if m.accuracy is not None and m.feedback_in_window]
-    feedback = sum(m.feedback_in_window for m in parts)
-    batches: dict[int, int] = {}
-    for m in parts:
-        for size, count in m.batch_size_distribution.items():
-            batches[size] = batches.get(size, 0) + count
-    busy = [m for m in parts if m.requests_in_window] or parts
-    return PerformanceMetrics(
-        deployment_id=newest.deployment_id,
-        model_version=newest.model_version,
-        timestamp=newest.timestamp,
-        requests_per_second=sum(m.requests_per_second for m in parts),
-        average_latency_ms=(
-            sum(m.average_latency_ms * m.requests_in_window for m in parts) / requests
-            if requests
-            else 0.0
-        ),
-        p50_latency_ms=max(m.p50_latency_ms for m in busy),
-        p95_latency_ms=max(m.p95_latency_ms for m in busy),
-        p99_latency_ms=max(m.p99_latency_ms for m in busy),
-        error_rate=errors / requests * 100 if requests else 0.0,
-        memory_usage_mb=sum(m.memory_usage_mb for m in parts),
-        cpu_usage_percent=sum(m.cpu_usage_percent for m in parts),
-        queue_depth=sum(m.queue_depth for m in parts),
-        accuracy=(
-            sum(m.accuracy * m.feedback_in_window for m in labelled)
-            / sum(m.feedback_in_window for m in labelled)
-            if labelled
-            else None
-        ),
-        feedback_in_window=feedback,
-        batch_size_distribution=batches,
-        requests_in_window=requests,
-        errors_in_window=errors,
-        window_seconds=newest.window_seconds,
-    )

@@ -12,65 +12,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psutil
 
+from core.deployments.performance import WINDOW_SECONDS, PerformanceMetrics, SecondSample
+
 HISTORY_SECONDS = 900
-WINDOW_SECONDS = 60.0
 LATENCY_SAMPLES_PER_SECOND = 2000  # enough for p99 at serving rates here; bounded memory
-
-
-@dataclass
-class PerformanceMetrics:
-    """The seed's fields, plus queue depth, batch sizes and totals."""
-
-    deployment_id: str
-    model_version: str
-    timestamp: datetime
-    requests_per_second: float
-    average_latency_ms: float
-    p50_latency_ms: float
-    p95_latency_ms: float
-    p99_latency_ms: float
-    error_rate: float  # percent of requests in the window
-    memory_usage_mb: float
-    cpu_usage_percent: float
-    queue_depth: int = 0
-    accuracy: float | None = None  # share of correct predictions among feedback in the window
-    feedback_in_window: int = 0
-    batch_size_distribution: dict[int, int] = field(default_factory=dict)
-    requests_in_window: int = 0
-    errors_in_window: int = 0
-    window_seconds: float = WINDOW_SECONDS
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["timestamp"] = self.timestamp.isoformat()
-        d["batch_size_distribution"] = {str(k): v for k, v in self.batch_size_distribution.items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PerformanceMetrics:
-        d = dict(d)
-        d["timestamp"] = datetime.fromisoformat(d["timestamp"])
-        d["batch_size_distribution"] = {
-            int(k): int(v) for k, v in d.get("batch_size_distribution", {}).items()
-        }
-        return cls(**d)
-
-
-@dataclass(frozen=True)
-class SecondSample:
-    """One second of traffic, for charts."""
-
-    t: float  # unix time of the second
-    requests: int
-    errors: int
-    average_latency_ms: float
-    p95_latency_ms: float
 
 
 class _Bucket:

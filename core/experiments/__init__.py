@@ -2,37 +2,29 @@
 
 See ``routing`` for the bucketing algorithm and its test vectors, ``results`` for the
 group-commit writer, ``analysis`` for the result's shape and ``stopping`` for the auto-stop rule.
+
+The names below load on first use (PEP 562), so importing ``core.experiments.models`` (the CLI's
+direct read path) does not import the manager, SQLAlchemy or scipy.
 """
 
-from core.experiments.config import (
-    AllocationMode,
-    ConfigValidationError,
-    ExperimentConfig,
-    MetricKind,
-    MetricSpec,
-)
-from core.experiments.manager import ABTestManager, get_ab_test_manager
-from core.experiments.models import (
-    AllocationChange,
-    CheckAction,
-    ExperimentInfo,
-    ExperimentStatus,
-)
-from core.experiments.monitor import ExperimentMonitor
-from core.experiments.routing import bucket_of
+from __future__ import annotations
 
-__all__ = [
-    "ABTestManager",
-    "AllocationChange",
-    "AllocationMode",
-    "CheckAction",
-    "ConfigValidationError",
-    "ExperimentConfig",
-    "ExperimentInfo",
-    "ExperimentMonitor",
-    "ExperimentStatus",
-    "MetricKind",
-    "MetricSpec",
-    "bucket_of",
-    "get_ab_test_manager",
-]
+from core.lazy_exports import lazy_exports
+
+_EXPORTS = {
+    "AllocationMode": "core.experiments.config",
+    "ConfigValidationError": "core.experiments.config",
+    "ExperimentConfig": "core.experiments.config",
+    "MetricKind": "core.experiments.config",
+    "MetricSpec": "core.experiments.config",
+    "ABTestManager": "core.experiments.manager",
+    "get_ab_test_manager": "core.experiments.manager",
+    "AllocationChange": "core.experiments.models",
+    "CheckAction": "core.experiments.models",
+    "ExperimentInfo": "core.experiments.models",
+    "ExperimentStatus": "core.experiments.models",
+    "ExperimentMonitor": "core.experiments.monitor",
+    "bucket_of": "core.experiments.routing",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -10,6 +10,12 @@ import typer
 from nightscan_tui.console_io import out, print_json
 
 
+def _audit_log():
+    from core import get_context
+
+    return get_context().audit
+
+
 def audit(
     entity: Annotated[
         str | None, typer.Option("--entity", help="e.g. wildlife_detector:v2.1.0")
@@ -24,10 +30,11 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Who changed what, when, with the state before and after (newest last)."""
-    from core import get_context
+    from core.direct_reads import direct_reader
 
-    log = get_context().audit
-    entries = list(reversed(log.entries(entity_id=entity, action=action, limit=limit)))
+    with direct_reader(enabled=not follow) as reader:  # no SQLAlchemy when the database allows
+        log = reader or _audit_log()
+        entries = list(reversed(log.entries(entity_id=entity, action=action, limit=limit)))
     if as_json and not follow:
         print_json([e.to_dict() for e in entries])
         return

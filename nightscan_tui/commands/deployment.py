@@ -87,18 +87,32 @@ def list_deployments(
     as_json: JsonOpt = False,
 ) -> None:
     """Deployments with their version, health and traffic share."""
-    from core.deployments import get_deployment_manager
-    from core.formatting import cli_style
+    from core.direct_reads import direct_reader
 
-    mgr = get_deployment_manager()
-    infos = mgr.list_deployments(include_stopped=include_stopped)
-    if as_json:
-        print_json([i.to_dict() for i in infos])
-        return
-    if not infos:
-        out.print("no deployments; deploy one with: nightscan deploy MODEL_ID VERSION")
-        return
+    with direct_reader() as reader:  # no SQLAlchemy or numpy when the database allows
+        if reader is not None:
+            infos = reader.list_deployments(include_stopped)
+            current_metrics = reader.current_metrics
+        else:
+            from core.deployments import get_deployment_manager
+
+            mgr = get_deployment_manager()
+            infos = mgr.list_deployments(include_stopped=include_stopped)
+            current_metrics = mgr.performance_tracker.get_current_metrics
+        if as_json:
+            print_json([i.to_dict() for i in infos])
+            return
+        if not infos:
+            out.print("no deployments; deploy one with: nightscan deploy MODEL_ID VERSION")
+            return
+        _print_deployments(infos, current_metrics)
+
+
+def _print_deployments(infos: list, current_metrics) -> None:
+    """The table, with each deployment's snapshot numbers and their age."""
     from rich.table import Table
+
+    from core.formatting import cli_style
 
     roomy = out.width >= 110
     table = Table(header_style="bold")
@@ -111,7 +125,7 @@ def list_deployments(
     if roomy:
         table.add_column("updated", no_wrap=True)
     for info in infos:
-        m = mgr.performance_tracker.get_current_metrics(info.deployment_id)
+        m = current_metrics(info.deployment_id)
         fresh = m is not None and not _stale(m.timestamp)
         health_style = cli_style(info.health)
         cells = [info.deployment_id, info.model_ref]

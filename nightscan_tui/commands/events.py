@@ -21,6 +21,12 @@ def _print(events) -> None:
         )
 
 
+def _recent_events(**query):
+    from core.events import recent_events
+
+    return recent_events(**query)
+
+
 def events(
     kind: Annotated[str | None, typer.Option("--kind", help="Prefix, e.g. deployment.")] = None,
     source: Annotated[
@@ -37,9 +43,11 @@ def events(
     """The event stream: alerts firing and resolving, rollbacks, canary steps, auto-stops."""
     import json
 
-    from core.events import recent_events
+    from core.direct_reads import direct_reader
 
-    batch = list(reversed(recent_events(kind=kind, source=source, limit=limit)))
+    with direct_reader(enabled=not follow) as reader:  # no SQLAlchemy when the database allows
+        read = reader.recent_events if reader else _recent_events
+        batch = list(reversed(read(kind=kind, source=source, limit=limit)))
 
     def emit(items) -> None:
         if as_json:
@@ -57,7 +65,7 @@ def events(
     last = batch[-1].id if batch else 0
     while follow:
         time.sleep(1.0)
-        new = recent_events(kind=kind, source=source, after_id=last, limit=500)
+        new = _recent_events(kind=kind, source=source, after_id=last, limit=500)
         if new:
             emit(new)
             last = new[-1].id

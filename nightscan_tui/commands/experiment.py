@@ -56,6 +56,12 @@ def _number(text: str, what: str) -> float:
         raise ValidationError(f"{what} must be a number, got {text!r}") from None
 
 
+def _manager():
+    from core import get_ab_test_manager
+
+    return get_ab_test_manager()
+
+
 @app.command("create")
 def create(
     file: Annotated[Path, typer.Option("--file", "-f", help="Config as TOML or JSON.")],
@@ -77,9 +83,10 @@ def list_experiments(
     as_json: JsonOpt = False,
 ) -> None:
     """List experiments, newest first."""
-    from core import get_ab_test_manager
+    from core.direct_reads import direct_reader
 
-    infos = get_ab_test_manager().list_experiments(status)
+    with direct_reader() as reader:  # no SQLAlchemy or scipy when the database allows
+        infos = (reader or _manager()).list_experiments(status)
     if as_json:
         print_json([i.to_dict() for i in infos])
         return

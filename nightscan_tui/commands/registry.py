@@ -17,6 +17,12 @@ TABLE_PAGE = 50
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
+def _registry():
+    from core import get_model_registry
+
+    return get_model_registry()
+
+
 @app.command("list")
 def list_models(
     model_id: Annotated[str | None, typer.Option("--model-id", help="Only this model.")] = None,
@@ -37,23 +43,24 @@ def list_models(
     """List registered model versions (by model, then semantic version).
 
     The table shows one page (50 rows) unless --limit or --all; --json returns every match."""
-    from core import get_model_registry
+    from core.direct_reads import direct_reader
 
-    registry = get_model_registry()
     filters = dict(model_id=model_id, status=status, tag=tag, framework=framework)
     if limit is None and not (as_json or show_all):
         limit = TABLE_PAGE
-    models = registry.list_models(**filters, limit=limit, offset=offset)
-    if as_json:
-        print_json([m.to_dict() for m in models])
-        return
-    from nightscan_tui.render import models_table
+    with direct_reader() as reader:  # no SQLAlchemy when the database allows (cold start)
+        registry = reader or _registry()
+        models = registry.list_models(**filters, limit=limit, offset=offset)
+        if as_json:
+            print_json([m.to_dict() for m in models])
+            return
+        from nightscan_tui.render import models_table
 
-    if not models:
-        out.print("no model versions match")
-        return
-    out.print(models_table(models, wide=wide, width=out.width))
-    total = registry.count_models(**filters)
+        if not models:
+            out.print("no model versions match")
+            return
+        out.print(models_table(models, wide=wide, width=out.width))
+        total = registry.count_models(**filters)
     if total > offset + len(models):
         out.print(
             f"[dim]rows {offset + 1}-{offset + len(models)} of {total}; "
