@@ -27,6 +27,7 @@ from screens.modals.confirm import ConfirmModal
 from screens.modals.transition import TransitionModal
 from screens.panels.model_detail import comparison, model_detail
 from screens.widgets.detail_pane import DetailPane
+from screens.widgets.list_table import ColumnSpec
 
 STATUS_ORDER = {s.value: i for i, s in enumerate(ModelStatus)}
 NO_VALUE = float("-inf")
@@ -183,8 +184,7 @@ class RegistryScreen(ListDetailScreen):
         rows = [m for m in self.versions if self._matches(m)]
         rows.sort(key=SORT_KEYS[self.sort_key], reverse=self.sort_reverse)
         self.shown = rows
-        table.clear(columns=True)
-        table.add_column("", key="mark", width=1)
+        specs = [ColumnSpec("mark", "", width=1)]
         for key, label, _getter in COLUMNS:
             if key not in columns:
                 continue
@@ -192,9 +192,8 @@ class RegistryScreen(ListDetailScreen):
                 label += " ▼" if self.sort_reverse else " ▲"
             # Tags are free text; at 80 columns they must not push the table sideways.
             width = 18 if key == "tags" and columns == NARROW else None
-            table.add_column(label, key=key, width=width)
-        for meta in rows:
-            table.add_row(*self._cells(meta, columns), key=meta.ref)
+            specs.append(ColumnSpec(key, label, width=width))
+        table.set_rows(specs, [(meta.ref, self._cells(meta, columns)) for meta in rows])
         self.finish(len(rows), len(self.versions), keep)
 
     def _cells(self, meta: Any, columns: tuple[str, ...]) -> list[Any]:
