@@ -292,8 +292,8 @@ class RegistryScreen(ListDetailScreen):
             return True if self.selected and not deployed else None
         if action == "compare":
             return True if len(self.marked) == 2 else None
-        if action == "clear_marks":
-            return bool(self.marked)
+        if action == "clear_marks":  # Esc: the marks first, then an applied filter
+            return bool(self.marked) or self.check_action("clear_filter", ()) is True
         return True
 
     def action_sort(self) -> None:
@@ -340,6 +340,9 @@ class RegistryScreen(ListDetailScreen):
         self.load_comparison(a, b)
 
     def action_clear_marks(self) -> None:
+        if not self.marked:
+            self.action_clear_filter()
+            return
         self.marked = []
         self.compared = None
         self._redraw_marks()
