@@ -88,7 +88,13 @@ class RegistryScreen(ListDetailScreen):
         Binding("v", "verify", "Verify checksum", show=False, id="registry.verify"),
         Binding("delete", "delete", "Delete version", show=False, id="registry.delete"),
         Binding("S", "reverse", "Reverse sort", show=False, id="registry.reverse"),
-        Binding("escape", "clear_marks", "Clear marks", show=False, id="registry.clear_marks"),
+        Binding(
+            "escape",
+            "clear_marks",
+            "Clear marks, then the filter",
+            show=False,
+            id="registry.clear_marks",
+        ),
     ]
     FILTER_KEYS: ClassVar[tuple[str, ...]] = ("model", "status", "tag", "arch")
     DISABLED_HINTS: ClassVar[dict[str, str]] = {
@@ -97,7 +103,7 @@ class RegistryScreen(ListDetailScreen):
         "tags": "select a version first",
         "verify": "select a version first",
         "delete": "select a version that is not DEPLOYED",
-        "clear_marks": "nothing is marked",
+        "clear_marks": "nothing is marked or filtered",
     }
 
     def __init__(self) -> None:
