@@ -249,7 +249,8 @@ class LivePanel(VerticalScroll):
             value = Text(current.get(key, "—"), style="bold")
             value.append(f"  max {FORMATS[key].format(peak)}", style=tones.style("muted"))
             self.query_one(f"#value-{key}", Static).update(value)
-        self.query_one("#live-head", Static).update(self._head(info, metrics, tones))
+        serving = getattr(self.app, "live_short", "")  # "serving :8000" when this console serves
+        self.query_one("#live-head", Static).update(self._head(info, metrics, tones, serving))
         block = self.query_one("#live-canary", Static)
         block.set_class(canary is not None, "-active")
         if canary is not None:
@@ -280,7 +281,7 @@ class LivePanel(VerticalScroll):
         return {key: FORMATS[key].format(value) for key, value in values.items()}
 
     @staticmethod
-    def _head(info: Any, m: Any | None, tones: Tones) -> Text:
+    def _head(info: Any, m: Any | None, tones: Tones, serving: str = "") -> Text:
         text = Text.assemble(
             (info.model_ref, "bold"),
             "  ",
@@ -290,9 +291,13 @@ class LivePanel(VerticalScroll):
             f"  traffic {info.config.traffic_percentage:g}%",
         )
         if m is None:
+            why = (
+                f"this console serves it on :{serving.rsplit(':', 1)[-1]}; it is idle"
+                if serving
+                else "no server is serving it, or it is idle"
+            )
             text.append(
-                "\nno traffic recorded in the last minute (no server is serving it, or it is idle)",
-                style=tones.style("muted"),
+                f"\nno traffic recorded in the last minute ({why})", style=tones.style("muted")
             )
             return text
         accuracy = (
