@@ -174,7 +174,9 @@ class NightScanApp(App[None]):
                 label += f" ({why(binding.action) if why else 'not available now'})"
             here.append((self.get_key_display(binding), label))
         shared = list(NightScanScreen.SHARED_BINDINGS)
-        here += [(self.get_key_display(b), b.description) for b in shared]
+        # A shared key the screen binds itself (Esc on the registry) is listed once, as its own.
+        taken = {b.key for b in getattr(screen, "BINDINGS", []) if isinstance(b, Binding)}
+        here += [(self.get_key_display(b), b.description) for b in shared if b.key not in taken]
         # Everywhere: the console's own keys first, then Textual's (quit, copy, maximize...).
         own: list[tuple[str, str]] = []
         textual: list[tuple[str, str]] = []

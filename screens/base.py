@@ -57,6 +57,9 @@ class NightScanScreen(Screen):
     SHARED_BINDINGS: ClassVar[list[Binding]] = [
         Binding("slash", "focus_filter", "Filter", id="screen.filter"),
         Binding("f5", "reload", "Reload", show=False, id="screen.reload"),
+        # Esc in the list too (the filter's own Esc only works while it has the focus); only
+        # while a filter is applied, so a screen's own Esc (clear marks) comes first.
+        Binding("escape", "clear_filter", "Clear the filter", show=False, id="screen.clear_filter"),
     ]
     BINDINGS = SHARED_BINDINGS
 
@@ -136,6 +139,9 @@ class NightScanScreen(Screen):
 
     # ---- filter ------------------------------------------------------------------------------
 
+    def action_clear_filter(self) -> None:
+        self.query_one("#filter", FilterInput).value = ""  # Input.Changed shows every row again
+
     def action_focus_filter(self) -> None:
         self.query_one("#filter", FilterInput).focus()
 
@@ -169,6 +175,8 @@ class NightScanScreen(Screen):
     # ---- read-only ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return bool(self.query_one("#filter", FilterInput).value) or False
         if action in self.MUTATING and getattr(self.app, "read_only", False):
             return False  # hidden from the footer, help and palette; on_key explains why
         if self.role_refusal(action):

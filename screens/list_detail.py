@@ -22,7 +22,7 @@ from screens.base import NightScanScreen
 from screens.messages import ActionDone
 from screens.widgets.detail_pane import DetailPane
 from screens.widgets.filter_input import Filter
-from screens.widgets.list_table import ListTable
+from screens.widgets.list_table import ColumnSpec, ListTable
 
 
 class ListDetailScreen(NightScanScreen):
@@ -56,8 +56,8 @@ class ListDetailScreen(NightScanScreen):
         return DetailPane(self.DETAIL_TITLE, id="detail")
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one(f"#{self.TABLE_ID}", DataTable)
+    def table(self) -> ListTable:
+        return self.query_one(f"#{self.TABLE_ID}", ListTable)
 
     @property
     def main_widget(self) -> DataTable:
@@ -87,18 +87,14 @@ class ListDetailScreen(NightScanScreen):
 
     def fill(self, columns: list[str], cells: Callable[[Any, Any, list[str]], list[Any]]) -> None:
         """Headers, then the rows of ``self.rows`` that match the filter, made by ``cells``."""
-        table = self.table
         keep = self.selected
-        table.clear(columns=True)
-        for col in columns:
-            table.add_column(col, key=col)
-        shown = 0
-        for info, extra in self.rows:
-            if not self._matches(info):
-                continue
-            shown += 1
-            table.add_row(*cells(info, extra, columns), key=getattr(info, self.ROW_KEY))
-        self.finish(shown, len(self.rows), keep)
+        rows = [
+            (getattr(info, self.ROW_KEY), cells(info, extra, columns))
+            for info, extra in self.rows
+            if self._matches(info)
+        ]
+        self.table.set_rows([ColumnSpec(col, col) for col in columns], rows)
+        self.finish(len(rows), len(self.rows), keep)
 
     def finish(self, shown: int, total: int, keep: str | None) -> None:
         """The count in the title, "filtered" below; the cursor stays on ``keep``."""

@@ -27,6 +27,7 @@ from screens.modals.confirm import ConfirmModal
 from screens.modals.transition import TransitionModal
 from screens.panels.model_detail import comparison, model_detail
 from screens.widgets.detail_pane import DetailPane
+from screens.widgets.list_table import ColumnSpec
 
 STATUS_ORDER = {s.value: i for i, s in enumerate(ModelStatus)}
 NO_VALUE = float("-inf")
@@ -87,7 +88,13 @@ class RegistryScreen(ListDetailScreen):
         Binding("v", "verify", "Verify checksum", show=False, id="registry.verify"),
         Binding("delete", "delete", "Delete version", show=False, id="registry.delete"),
         Binding("S", "reverse", "Reverse sort", show=False, id="registry.reverse"),
-        Binding("escape", "clear_marks", "Clear marks", show=False, id="registry.clear_marks"),
+        Binding(
+            "escape",
+            "clear_marks",
+            "Clear marks, then the filter",
+            show=False,
+            id="registry.clear_marks",
+        ),
     ]
     FILTER_KEYS: ClassVar[tuple[str, ...]] = ("model", "status", "tag", "arch")
     DISABLED_HINTS: ClassVar[dict[str, str]] = {
@@ -96,7 +103,7 @@ class RegistryScreen(ListDetailScreen):
         "tags": "select a version first",
         "verify": "select a version first",
         "delete": "select a version that is not DEPLOYED",
-        "clear_marks": "nothing is marked",
+        "clear_marks": "nothing is marked or filtered",
     }
 
     def __init__(self) -> None:
@@ -183,8 +190,7 @@ class RegistryScreen(ListDetailScreen):
         rows = [m for m in self.versions if self._matches(m)]
         rows.sort(key=SORT_KEYS[self.sort_key], reverse=self.sort_reverse)
         self.shown = rows
-        table.clear(columns=True)
-        table.add_column("", key="mark", width=1)
+        specs = [ColumnSpec("mark", "", width=1)]
         for key, label, _getter in COLUMNS:
             if key not in columns:
                 continue
@@ -192,9 +198,8 @@ class RegistryScreen(ListDetailScreen):
                 label += " ▼" if self.sort_reverse else " ▲"
             # Tags are free text; at 80 columns they must not push the table sideways.
             width = 18 if key == "tags" and columns == NARROW else None
-            table.add_column(label, key=key, width=width)
-        for meta in rows:
-            table.add_row(*self._cells(meta, columns), key=meta.ref)
+            specs.append(ColumnSpec(key, label, width=width))
+        table.set_rows(specs, [(meta.ref, self._cells(meta, columns)) for meta in rows])
         self.finish(len(rows), len(self.versions), keep)
 
     def _cells(self, meta: Any, columns: tuple[str, ...]) -> list[Any]:
@@ -293,8 +298,8 @@ class RegistryScreen(ListDetailScreen):
             return True if self.selected and not deployed else None
         if action == "compare":
             return True if len(self.marked) == 2 else None
-        if action == "clear_marks":
-            return bool(self.marked)
+        if action == "clear_marks":  # Esc: the marks first, then an applied filter
+            return bool(self.marked) or self.check_action("clear_filter", ()) is True
         return True
 
     def action_sort(self) -> None:
@@ -341,6 +346,9 @@ class RegistryScreen(ListDetailScreen):
         self.load_comparison(a, b)
 
     def action_clear_marks(self) -> None:
+        if not self.marked:
+            self.action_clear_filter()
+            return
         self.marked = []
         self.compared = None
         self._redraw_marks()

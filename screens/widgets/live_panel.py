@@ -42,6 +42,16 @@ SERIES: list[tuple[str, str, str, Callable[[Sequence[float]], float]]] = [
     ("cpu", "CPU", "%", _mean),
     ("mem", "memory", "MB", _max),
 ]
+# One way to write each series' number, for the current value and its max alike (a current
+# "408 MB" beside "max 407.7 MB" read as a current value above its max).
+FORMATS: dict[str, str] = {
+    "rps": "{:,.1f}/s",
+    "avg": "{:,.1f} ms",
+    "p95": "{:,.1f} ms",
+    "err": "{:.2f}%",
+    "cpu": "{:.0f}%",
+    "mem": "{:,.0f} MB",
+}
 
 
 def per_second(samples: list[Any], now: float, window: int = WINDOW_S) -> dict[str, list[float]]:
@@ -238,13 +248,14 @@ class LivePanel(VerticalScroll):
         series["mem"] = carried(self.mem, now)
         self.last = series
         current = self._current(metrics)
-        for key, _label, unit, _summary in SERIES:
+        for key, _label, _unit, _summary in SERIES:
             self.query_one(f"#spark-{key}", Sparkline).data = series[key]
             peak = max(series[key]) if series[key] else 0.0
             value = Text(current.get(key, "—"), style="bold")
-            value.append(f"  max {peak:,.1f} {unit}".rstrip(), style=tones.style("muted"))
+            value.append(f"  max {FORMATS[key].format(peak)}", style=tones.style("muted"))
             self.query_one(f"#value-{key}", Static).update(value)
-        self.query_one("#live-head", Static).update(self._head(info, metrics, tones))
+        serving = getattr(self.app, "live_short", "")  # "serving :8000" when this console serves
+        self.query_one("#live-head", Static).update(self._head(info, metrics, tones, serving))
         block = self.query_one("#live-canary", Static)
         block.set_class(canary is not None, "-active")
         if canary is not None:
@@ -264,17 +275,18 @@ class LivePanel(VerticalScroll):
     def _current(m: Any | None) -> dict[str, str]:
         if m is None:
             return {}
-        return {
-            "rps": f"{m.requests_per_second:,.1f}/s",
-            "avg": f"{m.average_latency_ms:,.1f} ms",
-            "p95": f"{m.p95_latency_ms:,.1f} ms",
-            "err": f"{m.error_rate:.2f}%",
-            "cpu": f"{m.cpu_usage_percent:.0f}%",
-            "mem": f"{m.memory_usage_mb:,.0f} MB",
+        values = {
+            "rps": m.requests_per_second,
+            "avg": m.average_latency_ms,
+            "p95": m.p95_latency_ms,
+            "err": m.error_rate,
+            "cpu": m.cpu_usage_percent,
+            "mem": m.memory_usage_mb,
         }
+        return {key: FORMATS[key].format(value) for key, value in values.items()}
 
     @staticmethod
-    def _head(info: Any, m: Any | None, tones: Tones) -> Text:
+    def _head(info: Any, m: Any | None, tones: Tones, serving: str = "") -> Text:
         text = Text.assemble(
             (info.model_ref, "bold"),
             "  ",
@@ -284,9 +296,13 @@ class LivePanel(VerticalScroll):
             f"  traffic {info.config.traffic_percentage:g}%",
         )
         if m is None:
+            why = (
+                f"this console serves it on :{serving.rsplit(':', 1)[-1]}; it is idle"
+                if serving
+                else "no server is serving it, or it is idle"
+            )
             text.append(
-                "\nno traffic recorded in the last minute (no server is serving it, or it is idle)",
-                style=tones.style("muted"),
+                f"\nno traffic recorded in the last minute ({why})", style=tones.style("muted")
             )
             return text
         accuracy = (

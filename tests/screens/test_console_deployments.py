@@ -174,3 +174,31 @@ async def test_live_panel_shows_the_host_total_and_each_process(console_home: Pa
         assert "over 2 processes" in table and "host:101" in table and "host:202" in table
         head = str(panel.query_one("#live-head", Static).render())
         assert "12 requests in the last 60 s" in head
+
+
+async def test_live_panel_writes_a_current_value_and_its_max_alike(
+    frozen_screens: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: "current memory above its max" (408 MB beside max 407.7 MB, 8% beside 9.5 %)."""
+    from dataclasses import replace
+
+    tracker = get_deployment_manager().performance_tracker
+    frozen = tracker.get_current_metrics
+
+    def metrics(deployment_id: str, window_seconds: float = 60.0):
+        m = frozen(deployment_id, window_seconds)
+        return m and replace(m, memory_usage_mb=407.7, cpu_usage_percent=9.5)
+
+    monkeypatch.setattr(tracker, "get_current_metrics", metrics)
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, "3")
+        panel = app.screen.query_one(LivePanel)
+        for _ in range(100):
+            if panel.updates:
+                break
+            await pilot.pause(0.1)
+        mem = str(panel.query_one("#value-mem", Static).render())
+        cpu = str(panel.query_one("#value-cpu", Static).render())
+        assert mem == "408 MB  max 408 MB", mem
+        assert cpu == "10%  max 10%", cpu

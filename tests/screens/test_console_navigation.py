@@ -259,3 +259,47 @@ async def test_palette_lists_the_consoles_commands_before_textuals(console_home:
         assert [i for i, text in enumerate(helps) if "Textual ·" not in text] == list(
             range(min(textual))
         )
+
+
+@pytest.mark.parametrize(("key", "table_id"), [("1", "#versions"), ("2", "#experiments")])
+async def test_escape_in_the_list_clears_an_applied_filter(
+    console_home: Path, key: str, table_id: str
+) -> None:
+    """Enter keeps the filter and hands the focus to the list; Esc there clears it (it used to
+    clear it only while the filter field had the focus, leaving the list filtered)."""
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(key)
+        await settle(pilot)
+        table = app.screen.query_one(table_id, DataTable)
+        every = table.row_count
+        await pilot.press("slash")
+        app.screen.query_one("#filter", Input).value = "nothing-matches-this"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.focused is table and table.row_count == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.query_one("#filter", Input).value == ""
+        assert table.row_count == every > 0 and table.border_subtitle == ""
+
+
+async def test_escape_clears_the_marks_before_the_filter(console_home: Path) -> None:
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#versions", DataTable)
+        await pilot.press("slash")
+        screen.query_one("#filter", Input).value = "model:wildlife"
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+        assert len(screen.marked) == 1
+        await pilot.press("escape")
+        await settle(pilot)
+        assert screen.marked == [] and table.row_count == 3  # the marks went, the filter stayed
+        await pilot.press("escape")
+        await settle(pilot)
+        assert table.row_count == 4

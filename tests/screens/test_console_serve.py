@@ -78,10 +78,16 @@ async def test_the_console_serves_its_home_and_drains_on_quit(served_home) -> No
                 f"inference server on {services.url}" in n.message for n in app._notifications
             )
 
-            await asyncio.to_thread(_predict, services.url, REQUESTS)
             await pilot.press("3")
             await settle(pilot)
             screen = app.screen
+            screen.load_live(DEP)
+            await settle(pilot)
+            idle = _live_text(app)  # before any request: idle, and served by this console
+            assert f"this console serves it on :{port}; it is idle" in idle, idle
+            assert "no server is serving it" not in idle
+
+            await asyncio.to_thread(_predict, services.url, REQUESTS)
             assert row_keys(screen.table) == [DEP]
             deadline = time.monotonic() + 30
             while f"{REQUESTS} requests in the last" not in _live_text(app):
