@@ -24,7 +24,7 @@ class _StdoutConsole(Console):
         return ConsoleDimensions(PIPE_WIDTH, size.height)
 
 
-out = _StdoutConsole()
+out = _StdoutConsole(soft_wrap=True)  # a message line is never broken; tables still fit
 _err = Console(stderr=True)
 
 

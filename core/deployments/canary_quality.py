@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from core.deployments.canary_evidence import MetricEvidence, difference_check
 from core.quality.names import MACRO_F1, QualityMetricName
 from core.stats.sequential import confidence_sequence_halfwidth
 
@@ -90,8 +91,6 @@ def f1_difference_check(
     margin: float, tau: float, alpha: float, min_n: int, previous_min_p: float = 1.0,
 ):  # fmt: skip
     """The union-bound check of ``F1_stable - F1_canary > margin`` (one class or macro)."""
-    from core.deployments.canary_policy import MetricEvidence
-
     classes = list(labels) if metric.kind == MACRO_F1 else [metric.label or ""]
     n_s, n_c = sum(stable.values()), sum(canary.values())
     test = f"{metric.kind} bounds from per-class P/R confidence sequences, union bound"
@@ -128,8 +127,6 @@ def quality_checks(
     previous_min_p: Mapping[str, float],
 ) -> tuple:  # fmt: skip
     """One ``MetricEvidence`` per configured quality metric, each at level ``alpha``."""
-    from core.deployments.canary_policy import difference_check
-
     tau = max(margin, 0.01)
     checks = []
     for q in metrics:

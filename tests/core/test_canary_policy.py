@@ -268,11 +268,13 @@ def test_a_regression_is_aborted_before_half_the_traffic_at_10_rps(errors, media
 
 PURE_IMPORTS = {"__future__", "math", "collections.abc", "dataclasses", "typing", "numpy",
                 "core.deployments.config", "core.deployments.canary_policy", "core.errors",
-                "core.stats.sequential", "core.deployments.canary_quality",
+                "core.stats.sequential", "core.deployments.canary_quality", "core.deployments.canary_evidence",
                 "core.quality.names"}  # fmt: skip
 
 
-@pytest.mark.parametrize("module", ["canary_policy", "canary_simulation", "canary_quality"])
+@pytest.mark.parametrize(
+    "module", ["canary_policy", "canary_simulation", "canary_quality", "canary_evidence"]
+)
 def test_the_policy_and_the_simulator_import_no_sql_torch_or_clock(module):
     import ast
     from pathlib import Path

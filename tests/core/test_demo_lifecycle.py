@@ -79,17 +79,25 @@ def test_traffic_outlives_experiments_and_refusals_are_reported(fast_demo_home) 
             notices.extend(services.notices())
             return ab.list_experiments(ExperimentStatus.COMPLETED)
 
+        def followed() -> list[str]:
+            """Completed successors of the seed's experiment that traffic reached. On a loaded
+            machine one 1.5 s lifecycle may pass before a request lands; two must not."""
+            return [
+                e.experiment_id
+                for e in completed()
+                if e.experiment_id != DEMO_EXPERIMENT
+                and sum(ab.store.unit_counts(e.experiment_id).values()) > 0
+            ]
+
         # Several lifecycles: each ends by its clock and the next one starts by itself.
-        wait_for(lambda: len(completed()) >= 3, "three experiments to complete")
+        wait_for(lambda: len(followed()) >= 2, "traffic in two successive experiments")
         ids = [e.experiment_id for e in completed()]
-        assert DEMO_EXPERIMENT in ids and f"{DEMO_EXPERIMENT}_2" in ids
+        assert DEMO_EXPERIMENT in ids and f"{DEMO_EXPERIMENT}_2" in ids and len(ids) >= 3
         for info in completed():
             assert info.config.model_variants == {
                 "control": f"{DEMO_MODEL}:v2.0.0",
                 "treatment": f"{DEMO_MODEL}:v2.1.0",
             }
-            if info.experiment_id != DEMO_EXPERIMENT:  # the seed's may end before traffic starts
-                assert sum(ab.store.unit_counts(info.experiment_id).values()) > 0
         served = services.traffic.served
         wait_for(lambda: services.traffic.served >= served + 20, "requests after the lifecycles")
         assert any("traffic now feeds" in message for message, _ in notices)
