@@ -268,8 +268,8 @@ def test_a_regression_is_aborted_before_half_the_traffic_at_10_rps(errors, media
 
 PURE_IMPORTS = {"__future__", "math", "collections.abc", "dataclasses", "typing", "numpy",
                 "core.deployments.config", "core.deployments.canary_policy", "core.errors",
-                "core.stats.sequential", "core.deployments.canary_quality", "core.deployments.canary_evidence",
-                "core.quality.names"}  # fmt: skip
+                "core.stats.sequential", "core.deployments.canary_quality",
+                "core.deployments.canary_evidence", "core.quality.names"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
