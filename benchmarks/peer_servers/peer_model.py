@@ -36,6 +36,8 @@ class PeerModel:
         self.model.load_state_dict(torch.load(spec["weights"], map_location="cpu"))
         self.model.eval()
         self.clip_samples = FeatureConfig().clip_samples
+        if spec.get("threads"):  # as many torch threads as nightscan's replica uses
+            torch.set_num_threads(int(spec["threads"]))
 
     def windows(self, data: bytes) -> np.ndarray:
         samples, rate = decode_audio(bytes(data))
