@@ -295,7 +295,7 @@ def hey(url: str, body: Path, c: int, seconds: float | None, n: int | None = Non
 
 def ceiling(model: Any, data: bytes, batch: int, repeats: int = 15) -> tuple[float, float]:
     """(req/s of decode + windows + forward + softmax for ``batch`` clips at once, better of 1
-    and all torch threads, ms of one forward pass + softmax of one clip, better of 1 and all threads)."""
+    and all torch threads; ms of one forward pass + softmax of one clip, better of the two)."""
     import numpy as np
     import torch
 
@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument("--peer-delay-ms", type=float, default=5, help="LitServe, TorchServe")
     parser.add_argument("--cpu", type=float, default=1, help="resources.cpu: torch threads")
     parser.add_argument("--peer-threads", type=int, default=0,
-                        help="torch threads of the peers' model (default: = resources.cpu)")  # fmt: skip
+                        help="peers' torch threads (default: resources.cpu)")  # fmt: skip
     parser.add_argument("--peer-venv", type=Path, default=Path("/tmp/peer-venv"))
     parser.add_argument("--setup-peer-venv", action="store_true", help="create/fill it first")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
