@@ -8,10 +8,12 @@ A traced module runs the whole graph in C++ from one call. Measured on the 2-cor
 busy Python thread took 264 and 583 ms traced against 471 and 1,057 ms eager, and the
 outputs were bitwise equal at batch sizes 1 to 16.
 
-Only where it is safe: the traced graph must reproduce the eager outputs exactly (batch
-sizes 1 and 3, zeros and noise) or the eager module is served; models whose forward pass
-branches on values would fail that check or the trace itself. ``NIGHTSCAN_TRACE=0`` turns it
-off.
+Only where it is safe: the serving loader traces the built-in architectures alone
+(``traced_by_default``), whose forward passes are pure tensor code; a custom
+``package.module:factory`` model keeps its Python forward as written (a trace would drop its
+side effects, sleeps, switches and logging). And the traced graph must reproduce the eager
+outputs exactly (batch sizes 1 and 3, zeros and noise) or the eager module is served.
+``NIGHTSCAN_TRACE=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ log = logging.getLogger(__name__)
 
 def tracing_enabled() -> bool:
     return os.environ.get("NIGHTSCAN_TRACE", "1").strip().lower() not in ("0", "false", "no")
+
+
+def traced_by_default(architecture: str) -> bool:
+    """Whether serving traces this architecture: the built-ins, not custom factories."""
+    from inference.architectures import BUILTIN_ARCHITECTURES, canonical_architecture
+
+    return tracing_enabled() and canonical_architecture(architecture) in BUILTIN_ARCHITECTURES
 
 
 def trace_for_serving(model: nn.Module, window_samples: int, device: str = "cpu") -> nn.Module:

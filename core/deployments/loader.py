@@ -59,10 +59,11 @@ class ModelLoader:
             )
         device = self._device(config)
         features = FeatureConfig.from_dict(meta.training_config.get("features") or {})
-        if device == "cpu":  # one C++ call per forward pass where that answers the same
-            from inference.tracing import trace_for_serving
+        if device == "cpu":  # one C++ call per forward pass (built-in architectures only)
+            from inference.tracing import trace_for_serving, traced_by_default
 
-            module = trace_for_serving(module, features.clip_samples, device)
+            if traced_by_default(meta.architecture):
+                module = trace_for_serving(module, features.clip_samples, device)
         # resources.cpu: torch threads of this runtime's workers only (README, "resources.cpu").
         runtime = BatchedRuntime(
             module,

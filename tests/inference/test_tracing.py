@@ -8,7 +8,7 @@ from torch import nn
 
 from inference.architectures import build_model
 from inference.features import FeatureConfig
-from inference.tracing import trace_for_serving
+from inference.tracing import trace_for_serving, traced_by_default
 
 T = FeatureConfig().clip_samples
 
@@ -52,3 +52,8 @@ def test_the_switch_and_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> Non
     before = torch.get_num_threads()
     assert trace_for_serving(model, T) is not model
     assert torch.get_num_threads() == before
+
+
+def test_serving_traces_the_built_in_architectures_only() -> None:
+    assert traced_by_default("small_cnn") and traced_by_default("audio_resnet18")
+    assert not traced_by_default("my_models.nets:factory")
