@@ -4,7 +4,11 @@ The same weights (one ``torch.manual_seed(0)`` model per architecture, registere
 NightScan home and saved as a state dict for the peers), the same 1 s WAV sent as the same
 multipart body (field ``file``) to every server, and the same decoding and model code: the
 peers' handlers (``benchmarks/peer_servers/``) call ``inference.audio`` and
-``inference.architectures`` like the runtime does. Every server of a model is started once,
+``inference.architectures`` like the runtime does. Every server, and ``hey``, runs in a session
+of its own: with the kernel's autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``)
+CPU time on a busy host is shared per session, so a server sharing this script's session would
+get less of it than one in its own (``nightscan serve --workers N`` starts each worker in its own
+session, so N workers get N shares). Every server of a model is started once,
 then the rounds alternate between them (c=1, then c=32, server after server), so background
 load on this shared machine hits all alike. Ratios are taken within each round.
 
@@ -182,7 +186,7 @@ def start_nightscan(home: Path, work: Path, workers: int) -> Server:
         [sys.executable, "-m", "nightscan_tui.cli", "--home", str(home), "serve", "--port",
          str(port), "--workers", str(workers), "--no-access-log"],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=log.open("w"), stderr=subprocess.STDOUT,
+        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     label = f"nightscan ({workers} worker{'s' if workers > 1 else ''})"
@@ -287,7 +291,9 @@ def hey(url: str, body: Path, c: int, seconds: float | None, n: int | None = Non
     cmd = ["hey", "-c", str(c), "-m", "POST", "-D", str(body), "-T",
            f"multipart/form-data; boundary={BOUNDARY}", "-t", "120"]  # fmt: skip
     cmd += ["-z", f"{seconds:g}s"] if seconds else ["-n", str(n)]
-    return subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        cmd + [url], capture_output=True, text=True, check=True, start_new_session=True
+    ).stdout
 
 
 # ---- the in-process ceiling --------------------------------------------------------------
