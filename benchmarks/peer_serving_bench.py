@@ -342,10 +342,35 @@ def ceiling(model: Any, data: bytes, batch: int, repeats: int = 15) -> tuple[flo
     return rps, fwd * 1000
 
 
+def ceiling_apart(spec: Path, work: Path, batch: int) -> tuple[float, float]:
+    """``ceiling`` in a process and session of its own, like each server (autogroups)."""
+    cmd = [sys.executable, __file__, "_ceiling", str(spec), str(work / "clip.wav"), str(batch)]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, check=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout  # fmt: skip
+    rps, fwd = json.loads(out.strip().splitlines()[-1])
+    return rps, fwd
+
+
+def _ceiling_main(spec_path: str, wav: str, batch: str) -> None:
+    import torch
+
+    from inference.architectures import build_model
+
+    spec = json.loads(Path(spec_path).read_text())
+    model = build_model(spec["architecture"], len(spec["labels"]))
+    model.load_state_dict(torch.load(spec["weights"], map_location="cpu"))
+    print(json.dumps(ceiling(model.eval(), Path(wav).read_bytes(), int(batch))))
+
+
 # ---- main ----------------------------------------------------------------------------------
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_ceiling":
+        _ceiling_main(*sys.argv[2:5])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="small_cnn,resnet18")
     parser.add_argument("--servers", default="nightscan,litserve,torchserve")
@@ -387,7 +412,7 @@ def main() -> None:
     ceilings: dict[tuple[int, str], tuple[float, float]] = {}
     try:
         for arch in args.models.split(","):
-            home, spec, model = seed(work, arch, args)
+            home, spec, _ = seed(work, arch, args)
             group: list[Server] = []
             try:
                 for name in servers:
@@ -402,7 +427,7 @@ def main() -> None:
                     hey(server.url, body, 8, None, 64)  # warm up (first batches, JIT, pools)
                     console.print(f"{arch}: {server.name} ready")
                 for r in range(1, args.rounds + 1):
-                    ceilings[(r, arch)] = ceiling(model, wav, args.max_batch_size)
+                    ceilings[(r, arch)] = ceiling_apart(spec, work, args.max_batch_size)
                     for c in sizes:
                         order = group if r % 2 else group[::-1]  # who goes first alternates
                         for server in order:
