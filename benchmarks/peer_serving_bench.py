@@ -252,6 +252,29 @@ def start_torchserve(venv: Path, spec: Path, work: Path, args: argparse.Namespac
     return server
 
 
+def tree_cpu_seconds(leader: int) -> float:
+    """User + system CPU seconds of the live processes of ``leader``'s session and their
+    descendants (``nightscan serve --workers`` starts each worker in a session of its own)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+        # fields[0] is the state: ppid, session, utime and stime are stat fields 4, 6, 14, 15
+        stats[int(entry.name)] = (int(fields[1]), int(fields[3]), int(fields[11]) + int(fields[12]))
+    members = {pid for pid, (_, sid, _) in stats.items() if sid == leader}
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _, _) in stats.items() if ppid in members} - members
+        members |= more
+        grew = bool(more)
+    return sum(stats[pid][2] for pid in members) / os.sysconf("SC_CLK_TCK")
+
+
 # ---- the load generator -------------------------------------------------------------------
 
 
@@ -266,6 +289,7 @@ class Cell:
     rps: float
     p50_ms: float
     p95_ms: float
+    cpu_ms: float  # the server's CPU time per answered request (load-independent-ish)
 
 
 _LATENCY = re.compile(r"^\s*(\d+)%+ in ([\d.]+) secs", re.M)
@@ -431,15 +455,17 @@ def main() -> None:
                     for c in sizes:
                         order = group if r % 2 else group[::-1]  # who goes first alternates
                         for server in order:
-                            ok, errors, rps, p50, p95 = parse_hey(
-                                hey(server.url, body, c, args.seconds)
-                            )
-                            cell = Cell(r, arch, server.name, c, ok, errors, rps,
-                                        p50 * 1000, p95 * 1000)  # fmt: skip
+                            cpu0 = tree_cpu_seconds(server.procs[0].pid)
+                            text = hey(server.url, body, c, args.seconds)
+                            cpu = tree_cpu_seconds(server.procs[0].pid) - cpu0
+                            ok, errors, rps, p50, p95 = parse_hey(text)
+                            cell = Cell(r, arch, server.name, c, ok, errors, rps, p50 * 1000,
+                                        p95 * 1000, cpu * 1000 / max(ok, 1))  # fmt: skip
                             cells.append(cell)
                             console.print(
                                 f"round {r} {arch} c={c} {server.name}: {rps:.1f} req/s, "
-                                f"p50 {cell.p50_ms:.2f} ms, p95 {cell.p95_ms:.2f} ms"
+                                f"p50 {cell.p50_ms:.2f} ms, p95 {cell.p95_ms:.2f} ms, "
+                                f"CPU {cell.cpu_ms:.2f} ms/req"
                                 + (f", {errors} errors" if errors else "")
                             )
             finally:
@@ -457,7 +483,7 @@ def main() -> None:
 def report(args, cells, ceilings, load_before, load_after, console, Table) -> None:
     table = Table(title="/predict side by side (hey, multipart 1 s WAV)")
     cols = ("round", "model", "c", "server", "req/s", "p50 ms", "p95 ms", "errors",
-            "x litserve", "x torchserve", "of ceiling")  # fmt: skip
+            "CPU ms/req", "x litserve", "x torchserve", "of ceiling")  # fmt: skip
     for col in cols:
         table.add_column(col, justify="right")
     index = {(x.round, x.model, x.server, x.concurrency): x for x in cells}
@@ -467,7 +493,7 @@ def report(args, cells, ceilings, load_before, load_after, console, Table) -> No
         ts = index.get((x.round, x.model, "torchserve", x.concurrency))
         ceil = ceilings[(x.round, x.model)][0]
         row = [str(x.round), x.model, str(x.concurrency), x.server, f"{x.rps:.1f}",
-               f"{x.p50_ms:.2f}", f"{x.p95_ms:.2f}", str(x.errors),
+               f"{x.p50_ms:.2f}", f"{x.p95_ms:.2f}", str(x.errors), f"{x.cpu_ms:.2f}",
                f"{x.rps / lit.rps:.2f}" if lit and lit.rps else "-",
                f"{x.rps / ts.rps:.2f}" if ts and ts.rps else "-",
                f"{x.rps / ceil:.2f}"]  # fmt: skip
@@ -522,7 +548,8 @@ def report(args, cells, ceilings, load_before, load_after, console, Table) -> No
         f"nightscan {args.nightscan_delay_ms:g} ms, peers {args.peer_delay_ms:g} ms; torch threads "
         f"nightscan resources.cpu={args.cpu:g}, peers {args.peer_threads}; ceiling = best of 1 and "
         f"{os.cpu_count()} threads; LitServe "
-        "one CPU worker, TorchServe one worker; load average (1/5/15 min) "
+        "one CPU worker, TorchServe one worker; CPU ms/req = the server's process tree's user + "
+        "system CPU time during the cell / answered requests; load average (1/5/15 min) "
         f"{'/'.join(f'{v:.2f}' for v in load_before)} before, "
         f"{'/'.join(f'{v:.2f}' for v in load_after)} after (the machine is shared).\n",
         header, *lines, "", *[f"- {v}" for v in verdicts], "",
