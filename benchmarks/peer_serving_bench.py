@@ -15,7 +15,7 @@ load on this shared machine hits all alike. Ratios are taken within each round.
     .venv/bin/python benchmarks/peer_serving_bench.py [--models small_cnn,resnet18]
         [--servers nightscan,litserve,torchserve] [--workers 1] [--rounds 2]
         [--concurrency 1,32] [--seconds 5] [--peer-venv /tmp/peer-venv] [--setup-peer-venv]
-        [--no-append]
+        [--baseline-src DIR] [--no-append]
 
 LitServe and TorchServe are benchmark peers, never project dependencies: they live in their
 own virtual environment (``--setup-peer-venv`` creates it with the CPU torch pinned by
@@ -179,17 +179,20 @@ class Server:
                 self._signal(p, signal.SIGKILL)
 
 
-def start_nightscan(home: Path, work: Path, workers: int) -> Server:
+def start_nightscan(home: Path, work: Path, workers: int, src: Path | None = None) -> Server:
+    """``nightscan serve`` from this checkout, or from another source tree ``src`` (a baseline:
+    ``git archive COMMIT | tar -x -C DIR``) run with this virtual environment."""
     port = free_port()
-    log = work / f"nightscan-{home.name}-{workers}.log"
+    log = work / f"nightscan-{home.name}-{workers}{'-baseline' if src else ''}.log"
+    root = src or ROOT
     proc = subprocess.Popen(
         [sys.executable, "-m", "nightscan_tui.cli", "--home", str(home), "serve", "--port",
          str(port), "--workers", str(workers), "--no-access-log"],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(root)}, cwd=root,
         stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    label = f"nightscan ({workers} worker{'s' if workers > 1 else ''})"
+    label = f"nightscan{'@baseline' if src else ''} ({workers} worker{'s' if workers > 1 else ''})"
     return Server(label, url + "/predict", url + "/ready", [proc], log=log)
 
 
@@ -410,6 +413,7 @@ def main() -> None:
                         help="peers' torch threads (default: resources.cpu)")  # fmt: skip
     parser.add_argument("--peer-venv", type=Path, default=Path("/tmp/peer-venv"))
     parser.add_argument("--setup-peer-venv", action="store_true", help="create/fill it first")
+    parser.add_argument("--baseline-src", type=Path, help="also serve this source tree (1 worker)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
@@ -442,6 +446,8 @@ def main() -> None:
                 for name in servers:
                     if name == "nightscan":
                         group += [start_nightscan(home, work, w) for w in workers]
+                        if args.baseline_src:
+                            group.append(start_nightscan(home, work, 1, args.baseline_src))
                     elif name == "litserve":
                         group.append(start_litserve(args.peer_venv, spec, work, args))
                     elif name == "torchserve":
