@@ -2,9 +2,12 @@
 
 The body limit itself is enforced while the body streams (``core.server.body_limit``); what is
 read here is at most that. Decoding and parsing run in a worker thread, except for a small
-plain WAV at the model's rate (``INLINE_WAV_BYTES``): its numpy decode (~50 us for 1 s) costs
-less than the hand-off to a thread and back (measured at concurrency 32: the hand-offs were a
-tenth of the event loop's time), so it runs on the event loop.
+plain WAV at the model's rate (``INLINE_WAV_BYTES``) while no other /predict is under way:
+its numpy decode (~50 us for 1 s) costs less than the hand-off to a thread and back, which
+a lone request would wait for. Under concurrent load the thread stays: decoding then overlaps
+with the event loop's HTTP work (measured side by side, 2026-12-02: decoding every small WAV
+on the event loop lowered /predict at concurrency 32 by a quarter on the shared 2-core host,
+though each request cost less CPU).
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ class UnsupportedMediaType(ValidationError):
 def max_upload_bytes() -> int:
     # Read at each request from core.server.app, where the setting lives (tests lower it live).
     return sys.modules["core.server.app"].MAX_UPLOAD_BYTES
+
+
+class PredictsInFlight:
+    """/predict requests under way in this process, body to answer (on the event loop)."""
+
+    count = 0
+
+    def __enter__(self) -> None:
+        PredictsInFlight.count += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        PredictsInFlight.count -= 1
 
 
 async def read_audio(request: Request, limits: AudioLimits) -> Waveform:
@@ -56,7 +71,8 @@ async def read_audio(request: Request, limits: AudioLimits) -> Waveform:
 
 
 async def _decode(data: bytes, limits: AudioLimits) -> Waveform:
-    if len(data) <= INLINE_WAV_BYTES and _plain_wav_at_model_rate(data):
+    alone = PredictsInFlight.count <= 1
+    if alone and len(data) <= INLINE_WAV_BYTES and _plain_wav_at_model_rate(data):
         return from_file_bytes(data, limits)  # no resampling: microseconds, no thread hop
     return await anyio.to_thread.run_sync(from_file_bytes, data, limits)
 
