@@ -64,6 +64,64 @@ def _check_wav_complete(data: bytes, name: str) -> None:
         pos = body + size + (size & 1)  # chunks are word-aligned
 
 
+@dataclass(frozen=True)
+class PcmWav:
+    """Where the samples of a plain RIFF/WAVE file lie (16-bit PCM or 32-bit float): decoded
+    with ``numpy.frombuffer`` instead of libsndfile. Same values as ``soundfile`` reads
+    (int16 / 32768, float32 as is); ~15 us instead of ~0.4 ms for a 1 s clip."""
+
+    frames: int
+    channels: int
+    sample_rate: int
+    offset: int  # of the first sample in the file's bytes
+    dtype: str  # "<i2" or "<f4"
+
+    def samples(self, data: bytes, frames: int | None = None) -> np.ndarray:
+        n = self.frames if frames is None else min(frames, self.frames)
+        x = np.frombuffer(data, dtype=self.dtype, count=n * self.channels, offset=self.offset)
+        if self.dtype == "<i2":
+            x = x.astype(np.float32) * np.float32(1 / 32768)
+        else:
+            x = x.astype(np.float32)  # a copy: writable, native order
+        return x if self.channels == 1 else x.reshape(n, self.channels)
+
+
+_PCM_FORMATS = {(1, 16): "<i2", (3, 32): "<f4"}  # (WAVE format tag, bits) -> numpy dtype
+_EXTENSIBLE = 0xFFFE
+
+
+def read_pcm_wav(data: bytes) -> PcmWav | None:
+    """The layout of ``data`` if it is a complete, plain 16-bit PCM or 32-bit float WAV file;
+    None for anything else (other formats, streamed or truncated files, odd chunks), which
+    ``decode_audio`` leaves to libsndfile and its error messages."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, fmt = 12, None
+    while pos + 8 <= len(data):
+        chunk_id = data[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", data, pos + 4)
+        body = pos + 8
+        if chunk_id == b"fmt ":
+            if size < 16 or body + size > len(data):
+                return None
+            tag, channels, rate, _, align, bits = struct.unpack_from("<HHIIHH", data, body)
+            if tag == _EXTENSIBLE and size >= 40:
+                (tag,) = struct.unpack_from("<H", data, body + 24)  # the sub-format GUID
+            fmt = (tag, channels, rate, align, bits)
+        elif chunk_id == b"data":
+            if fmt is None or size in _STREAMING_WAV_SIZES or body + size > len(data):
+                return None
+            tag, channels, rate, align, bits = fmt
+            dtype = _PCM_FORMATS.get((tag, bits))
+            if dtype is None or channels < 1 or rate < 1 or align != channels * bits // 8:
+                return None
+            if size % align:
+                return None
+            return PcmWav(size // align, channels, rate, body, dtype)
+        pos = body + size + (size & 1)
+    return None
+
+
 def decode_audio(
     source: bytes | str | os.PathLike[str], max_frames: int | None = None
 ) -> tuple[np.ndarray, int]:
@@ -76,6 +134,14 @@ def decode_audio(
     data, name = _read_source(source)
     if not data:
         raise AudioDecodeError(f"empty audio input ({name} has 0 bytes)")
+    wav = read_pcm_wav(data)
+    if wav is not None and wav.frames > 0:  # the fast path: plain PCM/float WAV
+        if max_frames is not None and wav.frames > max_frames:
+            raise AudioTooLongError(
+                f"{name} holds more than {max_frames} frames "
+                f"({max_frames / max(wav.sample_rate, 1):.2f} s), the limit"
+            )
+        return wav.samples(data), wav.sample_rate
     _check_wav_complete(data, name)
     try:
         with sf.SoundFile(io.BytesIO(data)) as fh:
@@ -115,6 +181,9 @@ def read_audio_header(data: bytes) -> AudioHeader:
     """Frames, channels and sample rate of WAV/FLAC/OGG bytes, without decoding samples."""
     if not data:
         raise AudioDecodeError("empty audio input (audio bytes has 0 bytes)")
+    wav = read_pcm_wav(data)
+    if wav is not None and wav.frames > 0:
+        return AudioHeader(wav.frames, wav.channels, wav.sample_rate)
     try:
         with sf.SoundFile(io.BytesIO(data)) as fh:
             frames = fh.frames if 0 < fh.frames < 2**62 else 0  # libsndfile's "unknown" is huge

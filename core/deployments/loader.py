@@ -58,6 +58,12 @@ class ModelLoader:
                 lambda: self.registry.load_model(meta.model_id, meta.version),
             )
         device = self._device(config)
+        features = FeatureConfig.from_dict(meta.training_config.get("features") or {})
+        if device == "cpu":  # one C++ call per forward pass (built-in architectures only)
+            from inference.tracing import trace_for_serving, traced_by_default
+
+            if traced_by_default(meta.architecture):
+                module = trace_for_serving(module, features.clip_samples, device)
         # resources.cpu: torch threads of this runtime's workers only (README, "resources.cpu").
         runtime = BatchedRuntime(
             module,
@@ -66,7 +72,6 @@ class ModelLoader:
             name=meta.ref,
             on_batch=self.on_batch(meta.ref) if self.on_batch else None,
         )
-        features = FeatureConfig.from_dict(meta.training_config.get("features") or {})
         served = ServedModel(meta.ref, labels, features.clip_samples, runtime, device)
         try:
             runtime.infer_now(np.zeros((1, served.clip_samples), dtype=np.float32))  # warm-up

@@ -70,6 +70,16 @@ class Predictor:
             raise ValidationError(str(exc)) from None
         return fixed_windows(waveform, clip_samples)
 
+    def _served_target(self, request_id: str, deployment_id: str | None, model_id: str | None):
+        """``_target`` from what this process already serves (memory only, no database), or
+        None when that needs the database: then ``_target`` runs in a thread."""
+        if deployment_id is None:
+            deployment_id = self.serving.pick(request_id, model_id)
+            if deployment_id is None:
+                return None
+        local = self.serving.model_for(deployment_id)
+        return None if local is None else (deployment_id, local[0], local[1])
+
     def _target(self, request_id: str, deployment_id: str | None, model_id: str | None):
         """(deployment id, served deployment, served model) for a request without experiment."""
         if deployment_id is None:
@@ -131,9 +141,12 @@ class Predictor:
             if experiment_id:
                 dep_id, served, max_s = await asyncio.to_thread(self._experiment_target, model_ref)
             else:
-                dep_id, dep, served = await asyncio.to_thread(
-                    self._target, request_id, deployment_id, model_id
-                )
+                target = self._served_target(request_id, deployment_id, model_id)
+                if target is None:
+                    target = await asyncio.to_thread(
+                        self._target, request_id, deployment_id, model_id
+                    )
+                dep_id, dep, served = target
                 max_s = dep.config.max_audio_seconds
                 served, arm = self.canaries.route(dep, served, user_id or request_id)
             windows = self._windows(audio_data, sample_rate, served.clip_samples, max_s)

@@ -18,7 +18,9 @@ from core.registry import ModelRegistry
 from core.server.limits import AudioLimits
 
 
-def get_manager(request: Request) -> DeploymentManager:
+# ``async def`` for the two that /predict needs: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a hand-off to a thread and back per request for an attribute read.
+async def get_manager(request: Request) -> DeploymentManager:
     return request.app.state.manager
 
 
@@ -46,7 +48,7 @@ Experiments = Annotated[ABTestManager, Depends(get_experiments)]
 Audit = Annotated[AuditLog, Depends(get_audit_log)]
 
 
-def get_audio_limits(request: Request) -> AudioLimits:
+async def get_audio_limits(request: Request) -> AudioLimits:
     return request.app.state.audio_limits
 
 

@@ -5,6 +5,7 @@ health-check failures, restore after a restart, and the batching limits of the d
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import textwrap
@@ -476,12 +477,11 @@ def test_a_request_that_picked_the_old_version_just_before_the_switch_succeeds(
     register("v2.0.0", seed=2)
     mgr.deploy_model(config("v1.0.0"))
     mgr.deploy_model(config("v2.0.0"))
-    pick = mgr.predictor._target
     switched: list[str] = []
 
-    def pick_then_switch(*args: Any) -> Any:
+    def pick_then_switch(pick: Any, *args: Any) -> Any:
         target = pick(*args)
-        if not switched:
+        if target is not None and not switched:
             switched.append(mgr.rollback_deployment(DEP, "race").version)
             old_runtime = target[2].runtime
             for _ in range(500):
@@ -491,7 +491,11 @@ def test_a_request_that_picked_the_old_version_just_before_the_switch_succeeds(
             assert old_runtime.closed
         return target
 
-    monkeypatch.setattr(mgr.predictor, "_target", pick_then_switch)
+    # Both ways a request picks its runtime: from memory, and (when that needs the database)
+    # in a thread.
+    for name in ("_served_target", "_target"):
+        pick = functools.partial(pick_then_switch, getattr(mgr.predictor, name))
+        monkeypatch.setattr(mgr.predictor, name, pick)
     result = infer(mgr)
     assert switched == ["v1.0.0"] and result["model_version"] == f"{MODEL}:v1.0.0"
 

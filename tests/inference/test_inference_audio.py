@@ -19,6 +19,8 @@ from inference.audio import (
     fixed_windows,
     load_audio_file,
     prepare_waveform,
+    read_audio_header,
+    read_pcm_wav,
     resample,
     to_mono,
 )
@@ -250,3 +252,67 @@ def test_fixed_windows_overlapping_hop() -> None:
 def test_fixed_windows_rejects_bad_sizes(window: int, hop: int | None) -> None:
     with pytest.raises(ValueError):
         fixed_windows(np.ones(10, dtype=np.float32), window, hop)
+
+
+# ---- the numpy fast path for plain WAV (read_pcm_wav) ---------------------------------------
+
+
+def _libsndfile(data: bytes) -> np.ndarray:
+    with sf.SoundFile(io.BytesIO(data)) as fh:
+        return fh.read(dtype="float32", always_2d=False)
+
+
+@pytest.mark.parametrize(
+    ("subtype", "channels"), [("PCM_16", 1), ("PCM_16", 2), ("FLOAT", 1), ("FLOAT", 3)]
+)
+def test_fast_wav_path_gives_libsndfile_values_exactly(subtype: str, channels: int) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (3001, channels)).astype(np.float32)
+    x[:7] = [[-1.0] * channels, [1.0] * channels, [0.0] * channels, *([[0.5] * channels] * 4)]
+    data = _encode(x if channels > 1 else x[:, 0], 16_000, "WAV", subtype)
+    wav = read_pcm_wav(data)
+    assert wav is not None and (wav.frames, wav.channels, wav.sample_rate) == (
+        3001,
+        channels,
+        16_000,
+    )
+    samples, rate = decode_audio(data)
+    expected = _libsndfile(data)
+    assert rate == 16_000 and samples.dtype == np.float32 and samples.shape == expected.shape
+    np.testing.assert_array_equal(samples, expected)
+    assert samples.flags.writeable and samples.flags.c_contiguous
+    header = read_audio_header(data)
+    assert (header.frames, header.channels, header.sample_rate) == (3001, channels, 16_000)
+
+
+def test_fast_wav_path_reads_extensible_headers_and_skips_extra_chunks() -> None:
+    x = np.linspace(-1, 1, 500, dtype=np.float32)
+    data = _encode(np.stack([x, -x], 1), 22_050, "WAV", "PCM_16")
+    extensible = _encode(np.stack([x, -x, x], 1), 22_050, "WAVEX", "PCM_16")
+    # A LIST chunk before the data, as many recorders write (odd size: one pad byte).
+    fmt_end = 12 + 8 + struct.unpack_from("<I", data, 16)[0]
+    junk = b"LIST" + struct.pack("<I", 3) + b"abc\x00"
+    with_list = data[:fmt_end] + junk + data[fmt_end:]
+    with_list = b"RIFF" + struct.pack("<I", len(with_list) - 8) + with_list[8:]
+    for blob in (extensible, with_list):
+        assert read_pcm_wav(blob) is not None
+        np.testing.assert_array_equal(decode_audio(blob)[0], _libsndfile(blob))
+
+
+@pytest.mark.parametrize("subtype", ["PCM_24", "PCM_U8", "PCM_32", "DOUBLE"])
+def test_other_wav_formats_are_left_to_libsndfile(subtype: str) -> None:
+    x = np.linspace(-0.9, 0.9, 800, dtype=np.float32)
+    data = _encode(x, 8_000, "WAV", subtype)
+    assert read_pcm_wav(data) is None
+    np.testing.assert_array_equal(decode_audio(data)[0], _libsndfile(data))
+
+
+def test_fast_wav_path_keeps_the_limits_and_the_truncation_check() -> None:
+    data = _encode(np.zeros(1000, np.float32), 8_000, "WAV", "PCM_16")
+    with pytest.raises(AudioTooLongError, match="more than 999 frames"):
+        decode_audio(data, max_frames=999)
+    assert decode_audio(data, max_frames=1000)[0].shape == (1000,)
+    assert read_pcm_wav(data[:-10]) is None  # truncated: libsndfile's path refuses it
+    with pytest.raises(AudioDecodeError, match="truncated"):
+        decode_audio(data[:-10])
+    assert read_pcm_wav(b"RIFF" + b"\0" * 60) is None

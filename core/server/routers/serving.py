@@ -9,7 +9,7 @@ from core.server.audio_input import require_finite
 from core.server.deps import Limits, Manager
 from core.server.identifiers import QueryId, valid_identifier
 from core.server.problems import AUTH_ERRORS, ERRORS
-from core.server.request_body import read_audio
+from core.server.request_body import PredictsInFlight, read_audio
 from core.server.schemas import (
     FeedbackRequest,
     FeedbackResponse,
@@ -63,14 +63,15 @@ def serving_router(require_token: bool) -> APIRouter:
             raise ValidationError(
                 "X-Request-ID must be 1-200 characters without control characters"
             )
-        waveform = await read_audio(request, limits)
-        result = await mgr.run_inference(
-            waveform.samples,
-            request_id=request_id or header_id,
-            experiment_id=experiment_id,
-            sample_rate=waveform.sample_rate,
-            deployment_id=deployment_id,
-        )
+        with PredictsInFlight():
+            waveform = await read_audio(request, limits)
+            result = await mgr.run_inference(
+                waveform.samples,
+                request_id=request_id or header_id,
+                experiment_id=experiment_id,
+                sample_rate=waveform.sample_rate,
+                deployment_id=deployment_id,
+            )
         require_finite(result["predictions"])
         return PredictResponse(
             request_id=result["request_id"],
