@@ -229,3 +229,13 @@ def test_deployment_list_shows_the_age_of_its_metrics_and_hides_stale_ones(deplo
     assert re.search(r"\d+ s ago", row)
     status = run("deployment", "status", deployed, ok=True).stdout
     assert "metrics as of" in status and re.search(r"\d+ s ago", status)
+
+
+def test_piped_audit_shows_changes_as_key_value_text(deployed) -> None:
+    from core import get_model_registry
+
+    get_model_registry().update_status("wd", "v2.0.0", "testing", reason="soak it")
+    listing = run("audit", ok=True).stdout
+    assert "status: validation -> testing (soak it)" in listing
+    assert "{'" not in listing and "':" not in listing  # no Python dict repr anywhere
+    assert max(len(line) for line in listing.splitlines()) < 400
