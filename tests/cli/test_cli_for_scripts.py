@@ -144,6 +144,7 @@ def test_predict_exit_codes_and_json_match_in_process_and_through_url(
             (("--experiment-id", "draft_test"), 4, "draft_test"),
             (("--experiment-id", "nope"), 3, "experiment nope does not exist"),
             (("--model", "wd:v2.0.0"), 3, "no running deployment serves wd:v2.0.0"),
+            (("--model", "nope:v1"), 3, "nope:v1 is not registered; see nightscan registry list"),
         ):
             one_line_error(run("predict", str(wav), *target), code, message)
             one_line_error(run("predict", str(wav), "--url", server.url, *target), code, message)
