@@ -72,6 +72,27 @@ def test_version_and_help_follow_conventions() -> None:
     assert "--model" in predict_help and "ID:VERSION" in predict_help
 
 
+def test_piped_help_names_arguments_conventionally_and_is_not_cut() -> None:
+    show = run("registry", "show", "--help", ok=True).stdout
+    assert re.search(r"registry show \[OPTIONS\] REF\s*\n", show)
+    assert "{REF}" not in show and "<str>" not in show
+    predict = run("predict", "--help", ok=True).stdout
+    assert "[OPTIONS] FILE" in predict and "{FILE}" not in predict and "<path>" not in predict
+    compare = run("registry", "compare", "--help", ok=True).stdout
+    assert "[OPTIONS] A B" in compare and "<str>" not in compare
+    serve = run("serve", "--help", ok=True).stdout
+    assert "--insecure-open-predict" in serve and "…" not in serve
+    assert 80 < max(len(line.rstrip()) for line in serve.splitlines()) <= 100
+    # The docstring's hard break after "starts or" is gone: the terminal wraps the paragraph.
+    assert "starts or stops" in serve
+    env = {**os.environ, "COLUMNS": "60"}
+    narrow = subprocess.run(
+        [sys.executable, "-m", "nightscan_tui.cli", "demo", "--help"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout  # fmt: skip
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+
+
 def test_every_option_has_help_text() -> None:
     import typer.main
 
