@@ -303,3 +303,24 @@ async def test_escape_clears_the_marks_before_the_filter(console_home: Path) -> 
         await pilot.press("escape")
         await settle(pilot)
         assert table.row_count == 4
+
+
+async def test_a_filter_that_hides_every_row_empties_the_detail(console_home: Path) -> None:
+    from screens.widgets.detail_pane import DetailPane
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = app.screen.query_one(DetailPane)
+        first = str(next(iter(app.screen.query_one("#versions", DataTable).rows)).value)
+        assert first in pane.plain_text()
+        await pilot.press("slash")
+        app.screen.query_one("#filter", Input).value = "nothing-matches-this"
+        await pilot.press("enter")
+        await settle(pilot)
+        text = pane.plain_text()
+        assert "Nothing matches the filter" in text and first not in text
+        assert pane.border_title == "Detail"
+        await pilot.press("escape")  # the rows come back, and so does a detail
+        await settle(pilot)
+        assert first in pane.plain_text()
