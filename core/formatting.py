@@ -86,6 +86,21 @@ def seconds_since(dt: datetime, now: datetime | None = None) -> float:
     return ((now or datetime.now(UTC)) - dt).total_seconds()
 
 
+# A serving process writes a metrics snapshot every 5 s; three missed ones mean nobody is counting.
+STALE_AFTER_S = 15.0
+
+
+def is_stale(taken: datetime, now: datetime | None = None) -> bool:
+    """Whether figures taken at ``taken`` are too old to describe what is served now."""
+    return seconds_since(taken, now) > STALE_AFTER_S
+
+
+def figures_age(taken: datetime, now: datetime | None = None) -> str:
+    """The age of a metrics snapshot as both faces print it: ``12 s ago``, ``stale, 15 s ago``."""
+    text = age(seconds_since(taken, now))
+    return f"stale, {text}" if is_stale(taken, now) else text
+
+
 def duration(hours: float) -> str:
     """``3d 4h``, ``2h 05m``, ``12m 30s``."""
     seconds = max(int(hours * 3600), 0)
