@@ -5,6 +5,7 @@ to a Rich style (``CLI_TONE_STYLE``)."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 
@@ -85,6 +86,21 @@ def seconds_since(dt: datetime, now: datetime | None = None) -> float:
     return ((now or datetime.now(UTC)) - dt).total_seconds()
 
 
+# A serving process writes a metrics snapshot every 5 s; three missed ones mean nobody is counting.
+STALE_AFTER_S = 15.0
+
+
+def is_stale(taken: datetime, now: datetime | None = None) -> bool:
+    """Whether figures taken at ``taken`` are too old to describe what is served now."""
+    return seconds_since(taken, now) > STALE_AFTER_S
+
+
+def figures_age(taken: datetime, now: datetime | None = None) -> str:
+    """The age of a metrics snapshot as both faces print it: ``12 s ago``, ``stale, 15 s ago``."""
+    text = age(seconds_since(taken, now))
+    return f"stale, {text}" if is_stale(taken, now) else text
+
+
 def duration(hours: float) -> str:
     """``3d 4h``, ``2h 05m``, ``12m 30s``."""
     seconds = max(int(hours * 3600), 0)
@@ -144,3 +160,62 @@ def percent(x: float | None, digits: int = 1) -> str:
     if x is None or not math.isfinite(x):
         return DASH
     return f"{x:.{digits}f}%"
+
+
+# A value inside an audit change longer than this is cut: a nested config stays one glance wide.
+CHANGE_VALUE_WIDTH = 48
+# A created record shows at most this many fields.
+CHANGE_FIELDS = 6
+
+
+def compact_value(value: object, width: int = CHANGE_VALUE_WIDTH) -> str:
+    """One value as ``key=value`` text shows it: scalars plain, lists and mappings as compact
+    JSON, anything past ``width`` characters cut with an ellipsis."""
+    if value is None:
+        text = "-"
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, int):
+        text = str(value)
+    else:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def change_summary(before: dict | None, after: dict | None, detail: str = "") -> str:
+    """An audit entry's change as compact text, never a Python dict repr: the keys that changed
+    (``status: testing -> deployed``), the fields of what was created (``name=x, role=admin``) or
+    removed (``removed name=x``), then the detail in parentheses. A record created with many
+    fields (a registered model, a deployment's full row) shows its first few plain ones, without
+    timestamps or nested config (``--json`` has them all)."""
+    before, after = before or {}, after or {}
+    if before and after:
+        keys = [*before, *(k for k in after if k not in before)]
+        parts = [
+            f"{k}: {compact_value(before.get(k))} -> {compact_value(after.get(k))}"
+            for k in keys
+            if before.get(k) != after.get(k)
+        ]
+        text = ", ".join(parts) or "no change"
+    elif after or before:
+        text = _fields(after or before)
+        text = text if after else f"removed {text}"
+    else:
+        return detail
+    return f"{text} ({detail})" if detail else text
+
+
+def _fields(record: dict, most: int = CHANGE_FIELDS) -> str:
+    if len(record) > most:  # a whole row: its plain, non-empty fields only
+        record = {
+            k: v
+            for k, v in record.items()
+            if v not in (None, "") and not isinstance(v, dict | list) and not k.endswith("_at")
+        }
+    parts = [f"{k}={compact_value(v)}" for k, v in record.items()]
+    more = f", +{len(parts) - most} more" if len(parts) > most else ""
+    return ", ".join(parts[:most]) + more

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from core.formatting import cli_style
+from core.formatting import change_summary, cli_style
 from nightscan_tui.console_io import human_size, local_time
 
 
@@ -166,9 +166,6 @@ def audit_table(entries: list) -> Table:
     for column in ("#", "time", "actor", "action", "entity", "change"):
         table.add_column(column, no_wrap=column in ("#", "time"))
     for e in entries:
-        change = e.detail
-        if e.before is not None or e.after is not None:
-            if e.action != "model.register":
-                change = f"{e.before} -> {e.after}" + (f" ({e.detail})" if e.detail else "")
+        change = change_summary(e.before, e.after, e.detail)
         table.add_row(str(e.id), local_time(e.at), e.actor, e.action, e.entity_id, change)
     return table

@@ -196,13 +196,19 @@ class DeploymentsScreen(ListDetailScreen):
         assert tones is not None
         stopped = info.status != "running"
         cfg = info.config
-        right = lambda s: Text(s, justify="right")  # noqa: E731
+        # Figures nobody has refreshed for a while (the server stopped) are muted, not current.
+        stale = m is not None and fmt.is_stale(m.timestamp, fmt.now())
+        muted = tones.style("muted")
+        right = lambda s: Text(s, justify="right", style=muted if stale else "")  # noqa: E731
+        health = tones.status(info.health) if not stopped else tones.status(info.status)
+        if stale and not stopped:
+            health = Text(f"{info.health.upper()}?", style=muted)
         values = {
             "deployment": Text(info.deployment_id, style="bold" if not stopped else "dim"),
             "model": Text(info.model_ref),
             "env": Text(info.environment),
             "status": tones.status(info.status),
-            "health": tones.status(info.health) if not stopped else tones.status(info.status),
+            "health": health,
             "traffic": right(f"{cfg.traffic_percentage:g}%"),
             "canary": self._canary_cell(info.deployment_id),
             "rps": right(f"{m.requests_per_second:,.1f}" if m else "—"),

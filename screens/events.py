@@ -21,8 +21,13 @@ from screens import fmt
 from screens.list_detail import ListDetailScreen
 from screens.messages import Feed, FeedLoaded
 from screens.widgets.detail_pane import DetailPane
+from screens.widgets.list_table import ColumnSpec
 
 KEEP = 2000
+# Kind and source: (floor, cap) of their width; between them, as wide as their widest value.
+ID_COLUMNS = {"kind": (18, 32), "source": (16, 28)}
+# The message is what is read: the ids give way before it goes under this.
+MESSAGE_MIN = 40
 FIRST_LOAD = 300
 
 
@@ -81,6 +86,7 @@ class EventsScreen(ListDetailScreen):
         self.after_event: int | None = None
         self.after_audit: int | None = None
         self._shown_columns: list[str] = []
+        self._id_widths: dict[str, int] = {}
 
     def setup_table(self) -> None:
         self._columns()
@@ -109,22 +115,44 @@ class EventsScreen(ListDetailScreen):
     # ---- rendering -------------------------------------------------------------------------------
 
     def _columns(self) -> None:
-        """Fixed widths, the message taking what is left, so nothing scrolls sideways."""
+        """Fixed widths, so nothing scrolls sideways: kind and source as wide as what they show
+        (up to a cap), the message what is left but never under ``MESSAGE_MIN``; when the
+        terminal is too narrow for both, kind and source give way, the wider first."""
         table = self.table
-        table.clear(columns=True)
         width = table.size.width or self.size.width
         self.fitted(width)
-        # Kind and source are short ids; the message is what is read, so it gets the room.
-        widths = {"time": 14, "type": 5, "severity": 8, "kind": 18, "source": 16}
         cols = ["time", "type", "severity", "kind", "source", "message"]
         if width < 100:
             cols = ["time", "kind", "message"]
-        fixed = sum(widths.get(c, 0) for c in cols)
+        widths = {"time": 14, "type": 5, "severity": 8}
+        for col, (floor, cap) in ID_COLUMNS.items():
+            if col in cols:
+                content = max([len(col), *(len(getattr(e, col)) for e in self.entries)])
+                widths[col] = max(min(content, cap), min(floor, content))
         # 2 of border, 2 of scrollbar, 2 of padding per column.
-        widths["message"] = max(20, width - fixed - 4 - 2 * len(cols))
-        for col in cols:
-            table.add_column(col, key=col, width=widths[col])
+        room = width - 4 - 2 * len(cols) - sum(widths.values())
+        while room < MESSAGE_MIN:
+            shrinkable = [
+                c for c, (floor, _cap) in ID_COLUMNS.items() if c in cols and widths[c] > floor
+            ]
+            if not shrinkable:
+                break
+            widest = max(shrinkable, key=lambda c: widths[c])
+            widths[widest] -= 1
+            room += 1
+        widths["message"] = max(20, room)
+        specs = [ColumnSpec(col, col, width=widths[col]) for col in cols]
+        table.set_rows(specs, [])
         self._shown_columns = cols
+        self._id_widths = {c: widths[c] for c in ID_COLUMNS if c in cols}
+
+    def _outgrown(self, entries: list[Entry]) -> bool:
+        """Whether a new entry's kind or source is wider than its column could still be."""
+        for col, width in self._id_widths.items():
+            cap = ID_COLUMNS[col][1]
+            if any(width < min(len(getattr(e, col)), cap) for e in entries):
+                return True
+        return False
 
     @on(FeedLoaded)
     def _feed(self, message: FeedLoaded) -> None:
@@ -143,7 +171,7 @@ class EventsScreen(ListDetailScreen):
         if not new:
             return
         self.entries.extend(new)
-        if len(self.entries) > KEEP:
+        if len(self.entries) > KEEP or self._outgrown(new):
             self.entries = self.entries[-KEEP:]
             self.populate()
         else:

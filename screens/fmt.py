@@ -15,6 +15,8 @@ from core.formatting import (  # noqa: F401  (re-exported for the screens)
     age,
     count,
     duration,
+    figures_age,
+    is_stale,
     local_time,
     num,
     percent,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container
@@ -103,6 +104,18 @@ class ListDetailScreen(NightScanScreen):
         table.border_subtitle = self.filter.describe()
         if keep is not None and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
+        if shown == 0 and total > 0:
+            self.show_filtered_out()
+
+    def show_filtered_out(self) -> None:
+        """The filter hides every row: the detail must not keep showing the last selection."""
+        self.selected = None  # the next highlighted row loads again once the filter lets it
+        pane = self.detail_widget
+        if isinstance(pane, DetailPane):
+            pane.show(self.filtered_out_text(), title=self.DETAIL_TITLE)
+
+    def filtered_out_text(self) -> Text:
+        return Text("Nothing matches the filter.\n\nEsc clears it; / edits it.")
 
     def _matches(self, info: Any) -> bool:
         return True

@@ -236,6 +236,10 @@ class RegistryScreen(ListDetailScreen):
         )
         return self.filter.matches(values, haystack)
 
+    def show_filtered_out(self) -> None:
+        self.detail = None  # what was selected is hidden: its detail goes, and loads again after
+        super().show_filtered_out()
+
     def column_tier(self, width: int) -> object:
         return visible_columns(width)
 

@@ -56,6 +56,13 @@ class RemoteRegistry:
     def get_model(self, model_id: str, version: str) -> ModelMetadata:
         return ModelMetadata.from_dict(self.client.get(self._path(model_id, version)))
 
+    def exists(self, model_id: str, version: str) -> bool:
+        try:
+            self.client.get(self._path(model_id, version))
+        except NotFoundError:
+            return False
+        return True
+
     def status_history(self, model_id: str, version: str) -> list[StatusChange]:
         found = self.client.get(self._path(model_id, version) + "/history")
         return [StatusChange.from_dict(d) for d in found]

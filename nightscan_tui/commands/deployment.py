@@ -13,23 +13,21 @@ from nightscan_tui.options import token_option
 
 app = typer.Typer(no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-# A serving process writes a snapshot every 5 s; three missed ones mean nobody is counting.
-STALE_AFTER_S = 15.0
 
 
 def _stale(taken: datetime) -> bool:
-    from core.formatting import seconds_since
+    from core.formatting import is_stale
 
-    return seconds_since(taken) > STALE_AFTER_S
+    return is_stale(taken)
 
 
 def _metrics_age(m) -> str:
-    from core.formatting import age, seconds_since
+    from core.formatting import figures_age
 
     if m is None:
         return "none"
-    text = age(seconds_since(m.timestamp))
-    return f"[dim]stale, {text}[/]" if _stale(m.timestamp) else text
+    text = figures_age(m.timestamp)
+    return f"[dim]{text}[/]" if _stale(m.timestamp) else text
 
 
 def deploy(

@@ -214,11 +214,14 @@ def predict(
 def _predict_remote(url, token, name, data, model, experiment_id, deployment_id) -> dict:
     from core.prediction_client import deployment_serving
     from core.remote.client import ApiClient
+    from core.remote.services import RemoteRegistry
 
     client = ApiClient(url, token, timeout_s=60.0)
     try:
         if model:
-            deployment_id = deployment_serving(model, client.get("/deployments"))
+            deployment_id = deployment_serving(
+                model, client.get("/deployments"), RemoteRegistry(client).exists
+            )
         params = {"experiment_id": experiment_id, "deployment_id": deployment_id}
         # Error answers come back as the core exception the server raised: same exit codes.
         return client.post_file("/predict", name, data, params)
@@ -229,6 +232,7 @@ def _predict_remote(url, token, name, data, model, experiment_id, deployment_id)
 def _predict_here(data: bytes, model, experiment_id, deployment_id) -> dict:
     import asyncio
 
+    from core import get_model_registry
     from core.deployments import get_deployment_manager
     from core.prediction_client import deployment_serving, prediction_response
 
@@ -236,7 +240,7 @@ def _predict_here(data: bytes, model, experiment_id, deployment_id) -> dict:
     try:
         if model:
             infos = [i.to_dict() for i in mgr.list_deployments()]
-            deployment_id = deployment_serving(model, infos)
+            deployment_id = deployment_serving(model, infos, get_model_registry().exists)
         result = asyncio.run(
             mgr.run_inference(data, experiment_id=experiment_id, deployment_id=deployment_id)
         )

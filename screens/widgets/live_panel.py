@@ -248,10 +248,11 @@ class LivePanel(VerticalScroll):
         series["mem"] = carried(self.mem, now)
         self.last = series
         current = self._current(metrics)
+        stale = metrics is not None and fmt.is_stale(metrics.timestamp, fmt.now())
         for key, _label, _unit, _summary in SERIES:
             self.query_one(f"#spark-{key}", Sparkline).data = series[key]
             peak = max(series[key]) if series[key] else 0.0
-            value = Text(current.get(key, "—"), style="bold")
+            value = Text(current.get(key, "—"), style=tones.style("muted") if stale else "bold")
             value.append(f"  max {FORMATS[key].format(peak)}", style=tones.style("muted"))
             self.query_one(f"#value-{key}", Static).update(value)
         serving = getattr(self.app, "live_short", "")  # "serving :8000" when this console serves
@@ -287,14 +288,22 @@ class LivePanel(VerticalScroll):
 
     @staticmethod
     def _head(info: Any, m: Any | None, tones: Tones, serving: str = "") -> Text:
+        stale = m is not None and fmt.is_stale(m.timestamp, fmt.now())
+        # Stale figures say nothing about health now: the verdict is muted, not green.
+        health = Text(info.health.upper(), style=tones.style("muted")) if stale else None
         text = Text.assemble(
             (info.model_ref, "bold"),
             "  ",
             tones.status(info.status),
             "  ",
-            tones.status(info.health),
+            health or tones.status(info.health),
             f"  traffic {info.config.traffic_percentage:g}%",
         )
+        if m is not None:  # on the first line: the figures below are as old as this says
+            age = fmt.figures_age(m.timestamp, fmt.now())
+            if stale:
+                age += " (no server is counting now)"
+            text.append(f"  figures: {age}", style=tones.style("warn" if stale else "muted"))
         if m is None:
             why = (
                 f"this console serves it on :{serving.rsplit(':', 1)[-1]}; it is idle"

@@ -72,6 +72,27 @@ def test_version_and_help_follow_conventions() -> None:
     assert "--model" in predict_help and "ID:VERSION" in predict_help
 
 
+def test_piped_help_names_arguments_conventionally_and_is_not_cut() -> None:
+    show = run("registry", "show", "--help", ok=True).stdout
+    assert re.search(r"registry show \[OPTIONS\] REF\s*\n", show)
+    assert "{REF}" not in show and "<str>" not in show
+    predict = run("predict", "--help", ok=True).stdout
+    assert "[OPTIONS] FILE" in predict and "{FILE}" not in predict and "<path>" not in predict
+    compare = run("registry", "compare", "--help", ok=True).stdout
+    assert "[OPTIONS] A B" in compare and "<str>" not in compare
+    serve = run("serve", "--help", ok=True).stdout
+    assert "--insecure-open-predict" in serve and "…" not in serve
+    assert 80 < max(len(line.rstrip()) for line in serve.splitlines()) <= 100
+    # The docstring's hard break after "starts or" is gone: the terminal wraps the paragraph.
+    assert "starts or stops" in serve
+    env = {**os.environ, "COLUMNS": "60"}
+    narrow = subprocess.run(
+        [sys.executable, "-m", "nightscan_tui.cli", "demo", "--help"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout  # fmt: skip
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+
+
 def test_every_option_has_help_text() -> None:
     import typer.main
 
@@ -144,6 +165,7 @@ def test_predict_exit_codes_and_json_match_in_process_and_through_url(
             (("--experiment-id", "draft_test"), 4, "draft_test"),
             (("--experiment-id", "nope"), 3, "experiment nope does not exist"),
             (("--model", "wd:v2.0.0"), 3, "no running deployment serves wd:v2.0.0"),
+            (("--model", "nope:v1"), 3, "nope:v1 is not registered; see nightscan registry list"),
         ):
             one_line_error(run("predict", str(wav), *target), code, message)
             one_line_error(run("predict", str(wav), "--url", server.url, *target), code, message)
@@ -229,3 +251,13 @@ def test_deployment_list_shows_the_age_of_its_metrics_and_hides_stale_ones(deplo
     assert re.search(r"\d+ s ago", row)
     status = run("deployment", "status", deployed, ok=True).stdout
     assert "metrics as of" in status and re.search(r"\d+ s ago", status)
+
+
+def test_piped_audit_shows_changes_as_key_value_text(deployed) -> None:
+    from core import get_model_registry
+
+    get_model_registry().update_status("wd", "v2.0.0", "testing", reason="soak it")
+    listing = run("audit", ok=True).stdout
+    assert "status: validation -> testing (soak it)" in listing
+    assert "{'" not in listing and "':" not in listing  # no Python dict repr anywhere
+    assert max(len(line) for line in listing.splitlines()) < 400

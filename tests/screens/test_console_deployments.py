@@ -202,3 +202,46 @@ async def test_live_panel_writes_a_current_value_and_its_max_alike(
         cpu = str(panel.query_one("#value-cpu", Static).render())
         assert mem == "408 MB  max 408 MB", mem
         assert cpu == "10%  max 10%", cpu
+
+
+@pytest.mark.parametrize("age_s, stale", [(40, True), (3, False)])
+async def test_figures_show_their_age_and_stale_ones_are_marked(
+    frozen_screens: None, monkeypatch: pytest.MonkeyPatch, age_s: int, stale: bool
+) -> None:
+    """Issue 14: after the server stopped, the screen showed its last rps and HEALTHY, no age."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from rich.text import Text
+    from textual.widgets import DataTable
+
+    from screens import fmt
+
+    tracker = get_deployment_manager().performance_tracker
+    frozen = tracker.get_current_metrics
+    taken = fmt.now() - timedelta(seconds=age_s)
+
+    def metrics(deployment_id: str, window_seconds: float = 60.0):
+        m = frozen(deployment_id, window_seconds)
+        return m and replace(m, timestamp=taken)
+
+    monkeypatch.setattr(tracker, "get_current_metrics", metrics)
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, "3")
+        panel = app.screen.query_one(LivePanel)
+        for _ in range(100):
+            if panel.updates:
+                break
+            await pilot.pause(0.1)
+        head = str(panel.query_one("#live-head", Static).render())
+        table = app.screen.query_one("#deployments", DataTable)
+        health = table.get_cell(DEPLOYMENT, "health")
+        rps = table.get_cell(DEPLOYMENT, "rps")
+        assert isinstance(health, Text) and isinstance(rps, Text)
+        if stale:
+            assert f"figures: stale, {age_s} s ago (no server is counting now)" in head
+            assert health.plain == "HEALTHY?" and rps.style == app.screen.tones.style("muted")
+        else:
+            assert f"figures: {age_s} s ago" in head and "stale" not in head
+            assert health.plain == "HEALTHY" and rps.style != app.screen.tones.style("muted")

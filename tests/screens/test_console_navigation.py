@@ -191,7 +191,8 @@ async def test_help_lists_the_consoles_own_keys_before_textuals(console_home: Pa
 
 
 async def test_events_give_the_message_the_room(console_home: Path) -> None:
-    """At 120 columns every column stays and the message is the widest of them."""
+    """At 120 columns every column stays and the message is the widest of them, kind and source
+    giving way before it goes under 40."""
     app = make_app(cursor_blink=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -201,7 +202,39 @@ async def test_events_give_the_message_the_room(console_home: Path) -> None:
         widths = {str(c.key.value): c.width for c in table.columns.values()}
         assert list(widths) == ["time", "type", "severity", "kind", "source", "message"]
         assert widths["message"] >= 40
-        assert widths["message"] > 2 * max(w for k, w in widths.items() if k != "message")
+        assert widths["message"] > max(w for k, w in widths.items() if k != "message")
+
+
+async def test_events_kind_and_source_get_their_content_width(console_home: Path) -> None:
+    """On a wide terminal a long kind and source show whole, and a later, longer one widens
+    its column; the message keeps the rest."""
+    import core.events
+
+    core.events.emit("deployment.invariant_repaired", "fixed", source="wildlife_detector_prod")
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=(240, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        table = app.screen.query_one("#feed", DataTable)
+
+        def widths() -> dict[str, int]:
+            return {str(c.key.value): c.width for c in table.columns.values()}
+
+        def widest(column: str) -> int:
+            return max(len(getattr(e, column)) for e in app.screen.entries)
+
+        assert widths()["kind"] == widest("kind") >= len("deployment.invariant_repaired")
+        assert widths()["source"] == widest("source") >= len("wildlife_detector_prod")
+        assert widths()["message"] >= 40
+        core.events.emit("alert.firing", "late", source="accuracy_improvement_test_b")
+        app.screen._load()
+        await settle(pilot)
+        assert widths()["source"] == widest("source") == len("accuracy_improvement_test_b")
+        assert widths()["message"] >= table.size.width - 4 - 12 - sum(
+            w for k, w in widths().items() if k != "message"
+        )
+        assert table.row_count == len(app.screen.entries)
 
 
 async def test_the_footer_says_how_many_keys_it_could_not_show(console_home: Path) -> None:
@@ -303,3 +336,24 @@ async def test_escape_clears_the_marks_before_the_filter(console_home: Path) -> 
         await pilot.press("escape")
         await settle(pilot)
         assert table.row_count == 4
+
+
+async def test_a_filter_that_hides_every_row_empties_the_detail(console_home: Path) -> None:
+    from screens.widgets.detail_pane import DetailPane
+
+    app = make_app(cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = app.screen.query_one(DetailPane)
+        first = str(next(iter(app.screen.query_one("#versions", DataTable).rows)).value)
+        assert first in pane.plain_text()
+        await pilot.press("slash")
+        app.screen.query_one("#filter", Input).value = "nothing-matches-this"
+        await pilot.press("enter")
+        await settle(pilot)
+        text = pane.plain_text()
+        assert "Nothing matches the filter" in text and first not in text
+        assert pane.border_title == "Detail"
+        await pilot.press("escape")  # the rows come back, and so does a detail
+        await settle(pilot)
+        assert first in pane.plain_text()
