@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _View(BaseModel):
@@ -228,6 +228,8 @@ class VerifiedView(BaseModel):
     version: str
     size: int
     checksum: str
+    store: str = Field(description="where every host reads the weights: local or database")
+    cache: str = Field(description="this host's copy: local, ok, fetched, repaired or published")
 
 
 class QualityScopeView(_View):
