@@ -180,7 +180,9 @@ def _seed(db) -> None:
             ("wd_prod", "host:3", 300, 9.0),
             ("bat_prod", "host:1", 300, 3.0),
         ]:
-            at = NOW - timedelta(seconds=seconds_ago)
+            # Fresh relative to this test's run, not to the module's import (NOW): under xdist
+            # a module may be imported minutes before its test runs.
+            at = utcnow() - timedelta(seconds=seconds_ago)
             metrics = PerformanceMetrics(
                 deployment_id=deployment_id,
                 model_version="v",
