@@ -170,6 +170,11 @@ class DeploymentManager:
                 f"{meta.ref} is {meta.status.value.upper()}; only VALIDATION, TESTING, RETIRED "
                 "or DEPLOYED versions can be deployed"
             )
+        if config.canary.quality_metrics:  # judged by this deployment's later canaries too
+            from core.quality.names import check_classes, check_quality_metrics
+
+            metrics = check_quality_metrics(config.canary.quality_metrics, "canary.quality_metrics")
+            check_classes(metrics, meta.labels, f"canary.quality_metrics of {meta.ref}")
         if self.canaries.intercepts(config):  # a canary beside the stable version (canary.py)
             return self.canaries.start(config, meta, actor)
         existing = self.store.list(include_stopped=True)

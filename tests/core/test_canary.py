@@ -505,6 +505,11 @@ def test_cli_deploy_canary_with_quality_metrics(sqlite_ctx, clock) -> None:
     def nightscan(*args: str):
         return runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "160"})
 
+    # A first deploy has no stable to canary against, but its canary metrics are still checked.
+    first = ("deploy", MODEL, "v1.0.0", "--deployment-id", DEP, "--canary")
+    result = nightscan(*first, "--canary-metric", "recall.zebra")
+    assert result.exit_code != 0 and "unknown class in recall.zebra" in result.output
+    assert get_deployment_manager().list_deployments() == []
     assert nightscan("deploy", MODEL, "v1.0.0", "--deployment-id", DEP).exit_code == 0
     canary = ("deploy", MODEL, "v2.0.0", "--deployment-id", DEP, "--canary", "--traffic", "50")
     result = nightscan(*canary, "--canary-metric", "recall.zebra")
