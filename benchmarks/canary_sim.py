@@ -97,30 +97,12 @@ def main() -> None:
                 console.print(" | ".join(row))
     elapsed = time.perf_counter() - started
 
-    table = Table(*header, title="Canary policy, default configuration (alpha 0.05)")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    if args.no_append:
-        return
-    command = ".venv/bin/python benchmarks/canary_sim.py " + " ".join(sys.argv[1:])
-    lines = [
-        f"\n## Canary policy operating characteristics ({datetime.now():%Y-%m-%d %H:%M})\n",
-        f"- machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, Python "
-        f"{platform.python_version()}; 1-minute load average {load:.1f} before; {elapsed:.0f} s",
-        f"- command: `{command.strip()}`",
+    report(args, "Canary policy, default configuration (alpha 0.05)",
+           "Canary policy operating characteristics", header, rows, load, elapsed, [
         "- default DeploymentConfig canary (steps 5/25/50/100, 8 h each, alpha 0.05 split over "
         "errors/latency/accuracy, error margin 1 point, latency tolerance 20 % + 5 ms at p90); "
         "stable 2 % errors, lognormal latency median 100 ms, sigma 0.5; seeded",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *["| " + " | ".join(row) + " |" for row in rows],
-        "",
-    ]
-    with RESULTS.open("a") as fh:
-        fh.write("\n".join(lines))
-    console.print(f"appended to {RESULTS.relative_to(ROOT)}")
+    ])  # fmt: skip
 
 
 def quality_table(args) -> None:
@@ -152,7 +134,20 @@ def quality_table(args) -> None:
                 rows.append(row)
                 console.print(" | ".join(row))
     elapsed = time.perf_counter() - started
-    table = Table(*header, title="Canary policy with recall.owl and macro_f1 (alpha 0.05 over 5)")
+    report(args, "Canary policy with recall.owl and macro_f1 (alpha 0.05 over 5)",
+           "Canary quality metrics from feedback", header, rows, load, elapsed, [
+        "- default canary policy plus quality_metrics [recall.owl, macro_f1], quality_margin "
+        "0.05 (alpha 0.05 split five ways: 0.01 each); 20 % of successful requests labelled; "
+        "classes sparrow/owl/bat/frog at 85/5/5/5 %, stable recall 0.90 each, mistakes spread "
+        "evenly; stable 2 % errors, latency median 100 ms, sigma 0.5; seeded",
+    ])  # fmt: skip
+
+
+def report(args, title: str, heading: str, header, rows, load: float, elapsed: float,
+           notes: list[str]) -> None:  # fmt: skip
+    """Print the table; unless --no-append, append it to RESULTS.md with the machine, the
+    command and ``notes`` (one bullet each)."""
+    table = Table(*header, title=title)
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -160,14 +155,11 @@ def quality_table(args) -> None:
         return
     command = ".venv/bin/python benchmarks/canary_sim.py " + " ".join(sys.argv[1:])
     lines = [
-        f"\n## Canary quality metrics from feedback ({datetime.now():%Y-%m-%d %H:%M})\n",
+        f"\n## {heading} ({datetime.now():%Y-%m-%d %H:%M})\n",
         f"- machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, Python "
         f"{platform.python_version()}; 1-minute load average {load:.1f} before; {elapsed:.0f} s",
         f"- command: `{command.strip()}`",
-        "- default canary policy plus quality_metrics [recall.owl, macro_f1], quality_margin "
-        "0.05 (alpha 0.05 split five ways: 0.01 each); 20 % of successful requests labelled; "
-        "classes sparrow/owl/bat/frog at 85/5/5/5 %, stable recall 0.90 each, mistakes spread "
-        "evenly; stable 2 % errors, latency median 100 ms, sigma 0.5; seeded",
+        *notes,
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
